@@ -1,0 +1,5 @@
+"""Run the command line with ``python -m toutvfs``."""
+
+from toutvfs.cli import main
+
+raise SystemExit(main())
