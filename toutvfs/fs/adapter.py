@@ -53,7 +53,7 @@ FETCH_TIMEOUT = 30.0
 # collections, which have no show page.
 SHOW_TYPES = frozenset({"Show", "Season", None})
 
-# What the user can do about each kind of refusal, for UNAVAILABLE.txt.
+# Advice to the user for each kind of refusal, written into UNAVAILABLE.txt.
 ADVICE = {
     "drm": "This media is DRM-protected. toutvfs does not play DRM-protected "
     "media; watch it in a web browser or the TOU.TV app.",
@@ -241,18 +241,21 @@ class Backend:
     async def fetch(self, url: str) -> bytes:
         if self._http is None:
             raise RuntimeError("Backend.running() has not been entered")
-        shown = url.split("?", 1)[0]
+        # The query of a signed URL is a secret, so messages leave it out.
+        safe_url = url.split("?", 1)[0]
         try:
             response = await self._http.get(url, timeout=FETCH_TIMEOUT)
         except httpx.TimeoutException as exc:
-            raise NetworkTimeout(f"GET {shown} timed out", url=shown) from exc
+            raise NetworkTimeout(f"GET {safe_url} timed out", url=safe_url) from exc
         except httpx.HTTPError as exc:
-            raise ConnectionError(f"GET {shown} failed: {exc}", url=shown) from exc
+            raise ConnectionError(
+                f"GET {safe_url} failed: {exc}", url=safe_url
+            ) from exc
         if response.status_code != 200:
             raise UnexpectedHttpStatusCode(
-                f"GET {shown} answered HTTP {response.status_code}",
+                f"GET {safe_url} returned HTTP {response.status_code}",
                 status_code=response.status_code,
-                url=shown,
+                url=safe_url,
             )
         return response.content
 
