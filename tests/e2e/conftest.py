@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -39,6 +40,7 @@ class Mount:
     path: Path
     process: subprocess.Popen[bytes]
     log_path: Path
+    log_file: BinaryIO
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -54,6 +56,8 @@ class Mount:
             self.process.wait()
             subprocess.run(["fusermount3", "-u", "-z", str(self.path)], check=False)
             raise AssertionError("toutvfs did not exit after the stop signal") from None
+        finally:
+            self.log_file.close()
         return status
 
 
@@ -68,10 +72,11 @@ def start_mount(mountpoint: Path, log_path: Path, *args: str) -> Mount:
         stderr=subprocess.STDOUT,
         env=env,
     )
-    mount = Mount(mountpoint, process, log_path)
+    mount = Mount(mountpoint, process, log_path, log_file)
 
     def ready() -> bool:
         if process.poll() is not None:
+            log_file.close()
             raise AssertionError(f"toutvfs exited early:\n{mount.log()}")
         return os.path.ismount(mountpoint)
 

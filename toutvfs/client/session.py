@@ -284,7 +284,8 @@ class Session:
             raise validation.refusal_class(code or 0, text)(
                 text, error_code=code, id_media=str(id_media)
             )
-        return parse.parse_meta(response.data, config.meta_path, str(id_media))
+        scheme = config.api_base.split(":", 1)[0]
+        return parse.parse_meta(response.data, config.meta_path, str(id_media), scheme)
 
     async def profile(self) -> SubscriberProfile | None:
         """Return the subscriber profile, or None for an anonymous session."""
