@@ -18,6 +18,8 @@ import trio
 from toutvfs.client import PasswordLogin, Session
 from toutvfs.config import Config
 
+from .mounting import openssl_reference, start_mount
+
 pytestmark = pytest.mark.fuse
 
 
@@ -77,14 +79,12 @@ def test_listing_has_seasons_episodes_and_variants(mounted: Any) -> None:
         assert "x" in name.removesuffix(".ts")
 
 
-def test_file_matches_openssl_reference(
-    mounted: Any, emulator: Any, reference: Any
-) -> None:
+def test_file_matches_openssl_reference(mounted: Any, emulator: Any) -> None:
     episode = first_episode(mounted)
     path = sorted(episode.glob("*.ts"))[-1]
     id_media = os.getxattr(path, "user.toutv.id_media").decode()
     resolution = os.getxattr(path, "user.toutv.resolution").decode()
-    expected = reference(master_url(emulator.base_url, id_media), resolution)
+    expected = openssl_reference(master_url(emulator.base_url, id_media), resolution)
     data = path.read_bytes()
     assert len(data) == len(expected)
     assert data == expected
@@ -159,8 +159,8 @@ def test_bad_mountpoint_exits_2(tmp_path: Path) -> None:
         assert str(target) in lines[0]
 
 
-def test_demo_mounts_and_sigint_exits_0(tmp_path: Path, starter: Any) -> None:
-    mount = starter(tmp_path / "demo", tmp_path / "demo.log", "--demo")
+def test_demo_mounts_and_sigint_exits_0(tmp_path: Path) -> None:
+    mount = start_mount(tmp_path / "demo", tmp_path / "demo.log", "--demo")
     try:
         assert media_files(mount.path)
     finally:
