@@ -49,6 +49,8 @@ class RetryPolicy:
             cap on each wait, in seconds; waits double and get a random
             jitter of up to 50%.
         retry_after_max: cap in seconds on a server's ``Retry-After``.
+        part_deadline: bound in seconds on fetching one part, its key,
+            retries and the re-signing of expired URLs included.
     """
 
     connect_timeout: float = 5.0
@@ -59,6 +61,7 @@ class RetryPolicy:
     backoff_initial: float = 0.25
     backoff_max: float = 4.0
     retry_after_max: float = 8.0
+    part_deadline: float = 28.0
 
 
 @dataclass(frozen=True)

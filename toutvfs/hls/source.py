@@ -10,7 +10,7 @@ no stream wants it prefetched any more.
 A job looks in the memory pool, then in the disk cache, then fetches. On an
 HTTP 403 (a signed URL that expired) it asks for a fresh master URL, checks
 that the segment list is the same, and tries again with the new URLs. Every
-job ends within `PART_DEADLINE` seconds with the plaintext or a
+job ends within `RetryPolicy.part_deadline` seconds with the plaintext or a
 `SegmentError` naming the part and the cause.
 
 Concurrency: all state here changes in the trio thread. `Source.parts` is
@@ -42,9 +42,6 @@ from toutvfs.hls.parts import KeyRing, PartChanged, fetch_part, fetch_part_tail
 from toutvfs.hls.playlist import Part, redact
 
 log = logging.getLogger(__name__)
-
-# Bound in seconds on one part's fetch, key, retries and re-signing included.
-PART_DEADLINE = 28.0
 
 # Maximum requests for fresh signed URLs by one job before HTTP 403 fails it.
 MAX_REFRESHES = 2
@@ -165,17 +162,16 @@ class Source:
         """
         part = self.parts[position]
         served = self.layout.cipher_lengths[position]
+        deadline = self.shared.fetcher.policy.part_deadline
         try:
-            with trio.fail_after(PART_DEADLINE):
+            with trio.fail_after(deadline):
                 return await fetch_part_tail(
                     part, served, offset, self.shared.fetcher, self.shared.keys
                 )
         except PartChanged:
             raise
         except trio.TooSlowError as exc:
-            raise self._segment_error(
-                part, f"timed out after {PART_DEADLINE:g} s"
-            ) from exc
+            raise self._segment_error(part, f"timed out after {deadline:g} s") from exc
         except (Error, CryptoError) as exc:
             raise self._segment_error(part, str(exc)) from exc
 
@@ -217,9 +213,10 @@ class Source:
 
     async def _run(self, job: Job) -> None:
         part = self.parts[job.position]
+        deadline = self.shared.fetcher.policy.part_deadline
         try:
             with job.scope:
-                with trio.fail_after(PART_DEADLINE):
+                with trio.fail_after(deadline):
                     job.result = await self._load(job.position)
             if job.scope.cancelled_caught:
                 job.error = SegmentError(
@@ -227,9 +224,7 @@ class Source:
                     index=part.index,
                 )
         except trio.TooSlowError:
-            job.error = self._segment_error(
-                part, f"timed out after {PART_DEADLINE:g} s"
-            )
+            job.error = self._segment_error(part, f"timed out after {deadline:g} s")
         except SegmentError as exc:
             job.error = exc
         except (Error, CryptoError, PartChanged, OSError) as exc:
