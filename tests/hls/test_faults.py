@@ -219,46 +219,27 @@ async def open_media_playlist(engine: Engine, url: str):
     return await engine.open("bad", "media", resolve)
 
 
-async def test_wrong_key_fails_padding(hls_media, media_server, http_client):
-    segments = [f"../ts-implicit/s{7 + i}.ts" for i in range(5)]
-    path = write_playlist(
-        hls_media.root,
-        "wrong-key",
-        '#EXT-X-KEY:METHOD=AES-128,URI="../b.key"',
-        segments,
-    )
+@pytest.mark.parametrize(
+    ("name", "key", "segments", "message"),
+    [
+        ("wrong-key", "b.key", "ts-implicit", "padding is invalid"),
+        ("short-key", "short.key", "ts-implicit", "15 bytes long, expected 16"),
+        ("unaligned", "a.key", "ts-clear", "not a positive multiple of 16"),
+    ],
+)
+async def test_bad_crypto_names_segment(
+    name, key, segments, message, hls_media, media_server, http_client
+):
+    (hls_media.root / "short.key").write_bytes(bytes(15))
+    key_line = f'#EXT-X-KEY:METHOD=AES-128,URI="../{key}"'
+    paths = [f"../{segments}/s{7 + i}.ts" for i in range(5)]
+    path = write_playlist(hls_media.root, name, key_line, paths)
     engine = Engine(http_client, None, 0)
-    with pytest.raises(SegmentError, match="padding") as caught:
+
+    with pytest.raises(SegmentError, match=message) as caught:
         await open_media_playlist(engine, media_server.url(path))
     assert caught.value.index == 0
     assert "segment 0" in str(caught.value)
-
-
-async def test_short_key_rejected(hls_media, media_server, http_client):
-    (hls_media.root / "short.key").write_bytes(bytes(15))
-    segments = [f"../ts-implicit/s{7 + i}.ts" for i in range(5)]
-    path = write_playlist(
-        hls_media.root,
-        "short-key",
-        '#EXT-X-KEY:METHOD=AES-128,URI="../short.key"',
-        segments,
-    )
-    engine = Engine(http_client, None, 0)
-    with pytest.raises(SegmentError, match="15 bytes long, expected 16"):
-        await open_media_playlist(engine, media_server.url(path))
-
-
-async def test_unaligned_ciphertext_rejected(hls_media, media_server, http_client):
-    segments = [f"../ts-clear/s{7 + i}.ts" for i in range(5)]
-    path = write_playlist(
-        hls_media.root,
-        "unaligned",
-        '#EXT-X-KEY:METHOD=AES-128,URI="../a.key"',
-        segments,
-    )
-    engine = Engine(http_client, None, 0)
-    with pytest.raises(SegmentError, match="not a positive multiple of 16"):
-        await open_media_playlist(engine, media_server.url(path))
 
 
 async def test_damaged_last_block_detected(hls_media, media_server, http_client):
