@@ -30,6 +30,7 @@ async def read_implicit(engine: Engine, hls_media, media_server) -> bytes:
     for offset in range(0, stream.size, 131072):
         data += await stream.read(offset, 131072)
     await stream.close()
+    await engine.wait_idle()
     assert data == variant.reference
     return data
 

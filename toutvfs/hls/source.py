@@ -61,6 +61,17 @@ class Shared:
     cache: SegmentCache | None
     spawn: Spawn
     load_parts: LoadParts
+    active_jobs: int = 0
+    idle: trio.Event = field(default_factory=trio.Event)
+
+    def job_started(self) -> None:
+        self.active_jobs += 1
+
+    def job_finished(self) -> None:
+        self.active_jobs -= 1
+        if self.active_jobs == 0:
+            self.idle.set()
+            self.idle = trio.Event()
 
 
 @dataclass(eq=False)
@@ -206,6 +217,7 @@ class Source:
         if job is None:
             job = Job(position)
             self._jobs[position] = job
+            self.shared.job_started()
             self.shared.spawn(
                 lambda: self._run(job), f"fetch {self.name} part {position}"
             )
@@ -237,6 +249,7 @@ class Source:
             if self._jobs.get(job.position) is job:
                 del self._jobs[job.position]
             job.done.set()
+            self.shared.job_finished()
         if job.error is not None and job.waiters:
             log.error("%s", job.error)
 
@@ -264,7 +277,10 @@ class Source:
             )
         self.shared.pool.put(self.pool_key(position), data)
         if cache is not None:
-            await cache.put(key, data)
+            # Readers may already use the data from the pool and close the
+            # stream, which cancels this job; the local write still finishes.
+            with trio.CancelScope(shield=True):
+                await cache.put(key, data)
         return data
 
     async def _fetch(self, position: int) -> bytes:
