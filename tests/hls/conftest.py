@@ -300,6 +300,13 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 _URI_LINE = re.compile(r'^(?!#)(\S+)$|(URI=")([^"]+)(")', re.MULTILINE)
 
 
+class _Server(socketserver.ThreadingTCPServer):
+    # The default listen backlog of 5 drops connections of a burst, and the
+    # client retries them only after a second.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class MediaServer:
     """A threaded loopback HTTP server over a directory, with Range support.
 
@@ -329,8 +336,7 @@ class MediaServer:
             def do_GET(self) -> None:
                 server.handle(self)
 
-        self.httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

@@ -45,7 +45,8 @@ DEFAULT_MEMORY_LIMIT = 64 * 1024 * 1024
 # Concurrent requests to one host, which is also the deepest useful read-ahead.
 DEFAULT_CONNECTIONS_PER_HOST = 8
 
-# Parts measured at once when a layout is computed.
+# Concurrent small requests (size probes and keys) to one host, which bounds
+# how many parts are measured at once.
 MEASURE_CONCURRENCY = 16
 
 
@@ -80,7 +81,9 @@ class Engine:
         readahead: ReadaheadSettings | None = None,
         nursery: trio.Nursery | None = None,
     ) -> None:
-        self.fetcher = Fetcher(http, policy or RetryPolicy(), connections_per_host)
+        self.fetcher = Fetcher(
+            http, policy or RetryPolicy(), connections_per_host, MEASURE_CONCURRENCY
+        )
         self.readahead = readahead or ReadaheadSettings()
         if layout_dir is None and cache_dir is not None:
             layout_dir = cache_dir / "layouts"
@@ -232,7 +235,6 @@ class Engine:
         served = [0] * len(parts)
         errors: list[SegmentError] = []
         positions = {id(part): position for position, part in enumerate(parts)}
-        limiter = trio.CapacityLimiter(MEASURE_CONCURRENCY)
         # Most readers start at the beginning, so the first segment is fetched
         # whole while the others are measured: it costs no extra round trip.
         first_segment = next(
@@ -248,23 +250,22 @@ class Engine:
                 await self.cache.put(key, plaintext)
 
         async def measure(position: int, part: Part) -> None:
-            async with limiter:
-                try:
-                    sizes[position], served[position] = await measure_part(
-                        part,
-                        self.fetcher,
-                        self.shared.keys,
-                        keep_body,
-                        whole=position == first_segment,
-                    )
-                except (Error, CryptoError, PartChanged, OSError) as exc:
-                    error = SegmentError(
-                        f"{media_key}/{variant_key}: cannot measure {part.label} "
-                        f"({redact(part.uri)}): {exc}",
-                        index=part.index,
-                    )
-                    error.__cause__ = exc
-                    errors.append(error)
+            try:
+                sizes[position], served[position] = await measure_part(
+                    part,
+                    self.fetcher,
+                    self.shared.keys,
+                    keep_body,
+                    whole=position == first_segment,
+                )
+            except (Error, CryptoError, PartChanged, OSError) as exc:
+                error = SegmentError(
+                    f"{media_key}/{variant_key}: cannot measure {part.label} "
+                    f"({redact(part.uri)}): {exc}",
+                    index=part.index,
+                )
+                error.__cause__ = exc
+                errors.append(error)
 
         async with trio.open_nursery() as nursery:
             for position, part in enumerate(parts):

@@ -55,7 +55,7 @@ class KeyRing:
         async with lock:
             key = self._keys.get(name)
             if key is None:
-                body = await self._fetcher.get(uri)
+                body = await self._fetcher.get(uri, limited=False)
                 key = body.data
                 try:
                     check_key(key)
@@ -119,12 +119,14 @@ async def measure_part(
         offset, length = part.byterange
         start = offset + max(0, length - TAIL_BYTES)
         body = await fetcher.get(
-            part.uri, byte_range=_range_header(start, offset + length)
+            part.uri, byte_range=_range_header(start, offset + length), small=True
         )
     elif encryption is None:
-        body = await fetcher.get(part.uri, byte_range="bytes=0-0")
+        body = await fetcher.get(part.uri, byte_range="bytes=0-0", small=True)
     else:
-        body = await fetcher.get(part.uri, byte_range=f"bytes=-{TAIL_BYTES}")
+        body = await fetcher.get(
+            part.uri, byte_range=f"bytes=-{TAIL_BYTES}", small=True
+        )
 
     if not body.partial:
         data = _slice_range(body.data, part)
