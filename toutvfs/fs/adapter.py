@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 import trio
-from toutvfs.client.records import Item, ShowPage
 
 from toutvfs.client import Session, TokenSource
+from toutvfs.client.records import Item, ShowPage
 from toutvfs.config import Config
 from toutvfs.errors import (
     GeoBlocked,
