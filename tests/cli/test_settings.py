@@ -49,7 +49,9 @@ def test_default_config_file_is_read(home: Path) -> None:
         ('no_cache = "maybe"\n', "--no-cache takes true or false"),
     ],
 )
-def test_config_file_errors(tmp_path: Path, home: Path, text: str, message: str) -> None:
+def test_config_file_errors(
+    tmp_path: Path, home: Path, text: str, message: str
+) -> None:
     config = tmp_path / "config.toml"
     config.write_text(text)
     with pytest.raises(UsageError) as caught:
@@ -90,7 +92,9 @@ def test_mount_option_flags_and_lists() -> None:
 def test_mount_option_needs_value() -> None:
     with pytest.raises(SettingsError) as caught:
         split_mount_options(build_parser(), ["cache_size"])
-    assert str(caught.value) == "-o cache_size: cache_size needs a value (cache_size=...)"
+    assert (
+        str(caught.value) == "-o cache_size: cache_size needs a value (cache_size=...)"
+    )
 
 
 def test_o_options_apply_to_args(home: Path) -> None:

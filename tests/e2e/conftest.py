@@ -60,14 +60,14 @@ class Mount:
 def start_mount(mountpoint: Path, log_path: Path, *args: str) -> Mount:
     """Start ``toutvfs ARGS MOUNTPOINT`` and wait until the mount answers."""
     mountpoint.mkdir(exist_ok=True)
-    log_file = log_path.open("wb")
     env = dict(os.environ, TOUTVFS_PASSWORD="demo")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "toutvfs", *args, str(mountpoint)],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "toutvfs", "-f", *args, str(mountpoint)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     mount = Mount(mountpoint, process, log_path)
 
     def ready() -> bool:

@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import cast
 
 from toutvfs.client import TokenSource
 from toutvfs.config import Config
@@ -23,7 +22,6 @@ from toutvfs.fs.control import (
     controlled,
 )
 from toutvfs.fs.hls_tree import HlsBackend
-from toutvfs.fs.source import Catalogue
 from toutvfs.fs.tree import DEFAULT_TTL, Tree
 from toutvfs.hls import Engine
 
@@ -73,9 +71,7 @@ def mount(
         backend = TunedBackend(
             request.config, request.auth, request.settings, request.engine
         )
-        # NOTE: Backend does not yet define sections, subsections, search and
-        # fetch of the Catalogue protocol, so listing those directories fails.
-        catalogue = VersionFilter(cast(Catalogue, backend), request.versions)
+        catalogue = VersionFilter(backend, request.versions)
         tree = Tree(catalogue, backend, ttl=request.ttl)
 
     cache_dir = request.settings.cache_dir
