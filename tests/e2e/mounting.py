@@ -62,7 +62,7 @@ def start_mount(mountpoint: Path, log_path: Path, *args: str) -> Mount:
     log_file = log_path.open("wb")
     env = dict(os.environ, TOUTVFS_PASSWORD="demo")
     process = subprocess.Popen(
-        [sys.executable, "-m", "toutvfs", *args, str(mountpoint)],
+        [sys.executable, "-m", "toutvfs", "-f", *args, str(mountpoint)],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env=env,

@@ -110,6 +110,8 @@ class Operations(pyfuse3.Operations):
         self._texts: dict[int, bytes] = {}
         self._lookups: dict[int, int] = {}
         self._read_scopes: set[trio.CancelScope] = set()
+        # Requests answered with an errno because of a domain or unexpected error.
+        self.failed_requests = 0
 
     # Helpers
 
@@ -133,9 +135,11 @@ class Operations(pyfuse3.Operations):
         except FUSEError:
             raise
         except Error as exc:
+            self.failed_requests += 1
             log.error("%s %s failed: %s", action, self.tree.path_of(node), exc)
             raise FUSEError(_errno_for(exc)) from None
         except Exception:
+            self.failed_requests += 1
             log.exception("%s %s failed unexpectedly", action, self.tree.path_of(node))
             raise FUSEError(errno.EIO) from None
 
@@ -294,6 +298,7 @@ class Operations(pyfuse3.Operations):
                     return await stream.read(off, size)
             finally:
                 self._read_scopes.discard(scope)
+        self.failed_requests += 1
         log.error("reading %s failed: the mount is stopping", self.tree.path_of(node))
         raise FUSEError(errno.EIO)
 
@@ -302,6 +307,16 @@ class Operations(pyfuse3.Operations):
         entry = self._streams.pop(fh, None)
         if entry is not None:
             await entry[1].close()
+
+    @property
+    def open_files(self) -> int:
+        """Files open now: media streams and small files."""
+        return len(self._streams) + len(self._texts)
+
+    @property
+    def reads_waiting(self) -> int:
+        """Media reads running now, most of them waiting on the network."""
+        return len(self._read_scopes)
 
     def cancel_reads(self) -> None:
         """Make every read that is waiting fail with EIO, for shutdown."""
