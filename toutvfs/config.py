@@ -45,9 +45,7 @@ class Config:
     """
 
     api_base: str = "https://services.radio-canada.ca"
-    login_base: str = (
-        f"https://login.cbc.radio-canada.ca/{B2C_TENANT}/{B2C_POLICY}/"
-    )
+    login_base: str = f"https://login.cbc.radio-canada.ca/{B2C_TENANT}/{B2C_POLICY}/"
     app_code: str = "toutv"
     device: str = "web"
     browse_version: str = "v2"
