@@ -65,7 +65,7 @@ def media(bandwidth: int) -> str:
 
 
 def ranged(body: bytes, header: str | None) -> httpx.Response:
-    """Return *body*, or the part a ``Range: bytes=...`` header asks for."""
+    """Return *body*, or the part a ``Range: bytes=...`` header requests."""
     if not header or not header.startswith("bytes="):
         return httpx.Response(200, content=body)
     first, _, last = header[len("bytes=") :].partition("-")

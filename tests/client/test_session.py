@@ -262,3 +262,39 @@ async def test_concurrent_callers_share_request(session, service):
             nursery.start_soon(fetch)
     assert len(results) == 5
     assert service.paths[f"/ott/catalog/v2/toutv/show/{payloads.SHOW_SLUG}"] == 1
+
+
+def test_signed_url_lifetime():
+    from toutvfs.client.validation import SIGNED_URL_MARGIN, signed_url_lifetime
+
+    url = "https://cdn.test/m.m3u8?hdnea=st=100~exp=200~acl=*~hmac=ab"
+    assert signed_url_lifetime(url, now=100.0, limit=120.0) == 100 - SIGNED_URL_MARGIN
+    assert signed_url_lifetime(url, now=150.0, limit=20.0) == 20.0
+    assert signed_url_lifetime(url, now=500.0, limit=120.0) == 0.0
+    assert signed_url_lifetime("https://cdn.test/m.m3u8", now=0, limit=120.0) == 120.0
+
+
+async def test_signed_url_cached_until_expiry(service):
+    from toutvfs.client.results import ResultStore
+
+    clock = [service.now]
+    store = ResultStore(clock=lambda: clock[0])
+    signed = f"http://service.test/m.m3u8?hdnea=exp={int(service.now) + 60}~hmac=x"
+    service.validation["720001"] = payloads.validation_ok(signed)
+    async with service.client() as http:
+        auth = PasswordLogin(DEMO_USER, DEMO_PASSWORD, clock=lambda: clock[0])
+        session = Session(
+            service.config,
+            http,
+            auth,
+            policy=FAST_RETRIES,
+            store=store,
+            clock=lambda: clock[0],
+        )
+        assert await session.validate("720001") == signed
+        clock[0] += 30
+        assert await session.validate("720001") == signed
+        assert service.paths[VALIDATION] == 1
+        clock[0] += 20
+        assert await session.validate("720001") == signed
+    assert service.paths[VALIDATION] == 2

@@ -60,7 +60,11 @@ def candidate_directories(
     except (KeyError, RuntimeError, OSError) as exc:
         # platformdirs needs a home directory to name the user cache.
         log.debug("no user cache directory: %s", exc)
-    candidates.append((cwd or Path.cwd()) / FALLBACK_DIR_NAME)
+    try:
+        candidates.append((cwd or Path.cwd()) / FALLBACK_DIR_NAME)
+    except OSError as exc:
+        # The working directory was deleted under the process.
+        log.debug("no working directory: %s", exc)
     return candidates
 
 
@@ -121,10 +125,12 @@ class UserCache:
         """Lock and load the cache of *user*; never raises on disk trouble."""
         cache = cls()
         cache._user = user
+
         directory = find_directory(env, cwd)
         if directory is None:
             log.warning("no usable cache directory; running without a disk cache")
             return cache
+
         stem = file_stem(user)
         lock_path = directory / (stem + ".lock")
         try:
@@ -143,6 +149,7 @@ class UserCache:
                 lock_path,
             )
             return cache
+
         cache._lock_file = lock_file
         cache.path = directory / (stem + ".json")
         cache.store = ResultStore(ttl, clock=clock)

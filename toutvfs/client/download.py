@@ -6,7 +6,7 @@ the bytes the HLS engine serves. The engine fetches and decrypts; this
 module resumes, retries parts and writes.
 
 Resuming: an existing output file is cut back to the end of the last part it
-holds completely, and the download goes on from the next part. A file longer
+contains completely, and the download goes on from the next part. A file longer
 than the media is not this media and is started again.
 
 NOTE: resuming trusts the bytes already on disk; a file of another media
@@ -214,7 +214,7 @@ class Download:
 
 
 def _complete_parts(starts: tuple[int, ...], size_on_disk: int) -> int:
-    """Return how many whole parts a file of *size_on_disk* bytes holds."""
+    """Return how many whole parts a file of *size_on_disk* bytes contains."""
     if size_on_disk > starts[-1]:
         return 0
     done = 0

@@ -1,9 +1,9 @@
 """Client layer: the pytoutv object model that the synchronous facade returns.
 
 The classes and properties keep the names of pytoutv's ``toutv3.model``.
-`toutvfs.client.adapt` fills them from the session's records; a property
-with no source on the current services is None (a list property is empty),
-as docs/api.md lists. Properties that need another request (``show``,
+`toutvfs.client.adapt` fills them from the session's records. A property
+with no source on the current services is None, or empty for a list, and
+docs/api.md lists each one. Properties that need another request (``show``,
 ``section``, ``media_versions``) send it when read, through the client that
 made the object.
 """

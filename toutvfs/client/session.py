@@ -352,6 +352,15 @@ class Session:
             InvalidCredentials: the login or the pasted token was rejected.
         """
         id_media = str(id_media)
+        config = self.config
+        url = f"{config.api_base}/{config.validation_path}"
+        params = {"appCode": config.app_code, "idMedia": id_media}
+        params.update(config.validation_params)
+        store_key = ResultStore.key(url, params)
+        if self.store is not None:
+            cached = self.store.get(store_key)
+            if isinstance(cached, str):
+                return cached
         meta = await self.meta(id_media)
         if meta.drm_signals:
             signal = meta.drm_signals[0]
@@ -359,10 +368,6 @@ class Session:
                 f"media {id_media} is DRM-protected: {signal} offers no clear HLS",
                 signal=signal,
             )
-        config = self.config
-        url = f"{config.api_base}/{config.validation_path}"
-        params = {"appCode": config.app_code, "idMedia": id_media}
-        params.update(config.validation_params)
         for attempt in (1, 2):
             headers = await self._media_headers()
             response = await self._get(
@@ -375,7 +380,13 @@ class Session:
             )
             if response.status == 200:
                 answer = parse.parse_validation(response.data, config.validation_path)
-                return validation.master_url(answer, id_media)
+                master = validation.master_url(answer, id_media)
+                if self.store is not None:
+                    lifetime = validation.signed_url_lifetime(
+                        master, self._clock(), config.signed_url_ttl
+                    )
+                    self.store.put(store_key, master, ttl=lifetime)
+                return master
             if response.status == 404:
                 raise NotFound(
                     _service_text(response.data) or f"media {id_media} not found",
