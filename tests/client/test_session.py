@@ -298,3 +298,29 @@ async def test_signed_url_cached_until_expiry(service):
         clock[0] += 20
         assert await session.validate("720001") == signed
     assert service.paths[VALIDATION] == 2
+
+
+async def test_token_renewed_with_refresh_token(service):
+    service.issue_refresh_tokens = True
+    async with service.client() as http:
+        session = login_session(service, http)
+        await session.validate("720001")
+        service.now += 3600 - 30
+        await session.validate("720002")
+    assert session.auth.logins == 1
+    assert session.auth.refreshes == 1
+    token_posts = [r for r in service.requests if r.url.path.endswith("/token")]
+    assert len(token_posts) == 1
+    assert b"grant_type=refresh_token" in token_posts[0].content
+
+
+async def test_failed_refresh_logs_in_again(service):
+    service.issue_refresh_tokens = True
+    async with service.client() as http:
+        session = login_session(service, http)
+        await session.validate("720001")
+        service.refresh_tokens.clear()
+        service.now += 3600 - 30
+        await session.validate("720002")
+    assert session.auth.logins == 2
+    assert session.auth.refreshes == 0
