@@ -17,35 +17,43 @@ from pathlib import Path
 
 import httpx
 import trio
-from toutvfs.client.records import Item, ShowPage
 
 from toutvfs.client import Session, TokenSource
+from toutvfs.client.records import Item, ShowPage
 from toutvfs.config import Config
 from toutvfs.errors import (
+    ConnectionError,
     GeoBlocked,
     LoginRequired,
     MediaUnavailable,
+    NetworkTimeout,
     PremiumOnly,
+    UnexpectedHttpStatusCode,
     UnsupportedMedia,
 )
 from toutvfs.fs.source import (
     EpisodeEntry,
     PlayableMedia,
     SeasonEntry,
+    SectionEntry,
     ShowDetail,
     ShowEntry,
     Stream,
+    Subsection,
     VariantEntry,
 )
 from toutvfs.hls import Engine
 
 log = logging.getLogger(__name__)
 
+# Seconds allowed for fetching an image or a captions file.
+FETCH_TIMEOUT = 30.0
+
 # Index entries of these types are shows; the others are episodes or
 # collections, which have no show page.
 SHOW_TYPES = frozenset({"Show", "Season", None})
 
-# What the user can do about each kind of refusal, for UNAVAILABLE.txt.
+# Advice to the user for each kind of refusal, written into UNAVAILABLE.txt.
 ADVICE = {
     "drm": "This media is DRM-protected. toutvfs does not play DRM-protected "
     "media; watch it in a web browser or the TOU.TV app.",
@@ -102,20 +110,28 @@ def _episode(item: Item, season: int) -> EpisodeEntry:
         description=item.description or "",
         tier=item.tier or "Standard",
         url=item.url or "",
+        image_url=item.image_url or "",
+        rating=item.rating or "",
+        production_year=item.production_year or 0,
     )
 
 
 def show_detail(page: ShowPage) -> ShowDetail:
     """Return the directory view of a show page."""
+    poster_url = page.images.get("card", "")
+    fanart_url = page.images.get("background", "")
     if page.content_type == "film":
-        items = [item for lineup in page.lineups for item in lineup.items]
-        films = [item for item in items if item.media_type != "Trailer"] or items
+        films = [item for item in page.items if item.media_type != "Trailer"]
+        films = films or list(page.items)
         if films:
             return ShowDetail(
                 slug=page.slug,
                 title=page.title,
                 film=_episode(films[0], 0),
                 description=page.description or "",
+                genres=page.genres,
+                poster_url=poster_url,
+                fanart_url=fanart_url,
             )
     seasons = tuple(
         SeasonEntry(
@@ -132,6 +148,9 @@ def show_detail(page: ShowPage) -> ShowDetail:
         title=page.title,
         seasons=seasons,
         description=page.description or "",
+        genres=page.genres,
+        poster_url=poster_url,
+        fanart_url=fanart_url,
     )
 
 
@@ -146,6 +165,7 @@ class Backend:
         self.settings = settings
         self._session: Session | None = None
         self._engine: Engine | None = None
+        self._http: httpx.AsyncClient | None = None
 
     @property
     def session(self) -> Session:
@@ -164,6 +184,7 @@ class Backend:
         """Open the HTTP client and the engine's task nursery, then close them."""
         async with httpx.AsyncClient(follow_redirects=False) as http:
             async with trio.open_nursery() as nursery:
+                self._http = http
                 self._session = Session(self.config, http, self.auth)
                 self._engine = Engine(
                     http,
@@ -177,6 +198,7 @@ class Backend:
                     nursery.cancel_scope.cancel()
                     self._session = None
                     self._engine = None
+                    self._http = None
 
     # Catalogue
 
@@ -191,8 +213,55 @@ class Backend:
     async def show(self, slug: str) -> ShowDetail:
         return show_detail(await self.session.show(slug))
 
+    async def sections(self) -> list[SectionEntry]:
+        browse = await self.session.browse()
+        return [
+            SectionEntry(kind=section.kind, title=section.title, slug=section.slug)
+            for section in browse.sections
+        ]
+
+    async def subsections(self, slug: str) -> list[Subsection]:
+        page = await self.session.category(slug)
+        return [
+            Subsection(
+                title=lineup.title or "",
+                shows=tuple(ShowEntry(card.slug, card.title) for card in lineup.cards),
+            )
+            for lineup in page.lineups
+        ]
+
+    async def search(self, term: str) -> list[ShowEntry]:
+        cards = await self.session.search(term)
+        return [
+            ShowEntry(card.slug, card.title)
+            for card in cards
+            if card.type in SHOW_TYPES
+        ]
+
+    async def fetch(self, url: str) -> bytes:
+        if self._http is None:
+            raise RuntimeError("Backend.running() has not been entered")
+        # The query of a signed URL is a secret, so messages leave it out.
+        safe_url = url.split("?", 1)[0]
+        try:
+            response = await self._http.get(url, timeout=FETCH_TIMEOUT)
+        except httpx.TimeoutException as exc:
+            raise NetworkTimeout(f"GET {safe_url} timed out", url=safe_url) from exc
+        except httpx.HTTPError as exc:
+            raise ConnectionError(
+                f"GET {safe_url} failed: {exc}", url=safe_url
+            ) from exc
+        if response.status_code != 200:
+            raise UnexpectedHttpStatusCode(
+                f"GET {safe_url} returned HTTP {response.status_code}",
+                status_code=response.status_code,
+                url=safe_url,
+            )
+        return response.content
+
     async def media(self, id_media: str) -> PlayableMedia:
         try:
+            meta = await self.session.meta(id_media)
             master_url = await self.session.validate(id_media)
         except (MediaUnavailable, UnsupportedMedia) as exc:
             reason = _reason(exc)
@@ -211,7 +280,8 @@ class Backend:
                     average_bandwidth=variant.average_bandwidth,
                 )
                 for variant in variants
-            ]
+            ],
+            caption_url=meta.caption_url or "",
         )
 
     # Streams
