@@ -10,6 +10,7 @@ import trio
 
 from toutvfs.client import PasswordLogin, Session
 from toutvfs.errors import (
+    ApiChanged,
     GeoBlocked,
     InvalidCredentials,
     LoginRequired,
@@ -324,3 +325,22 @@ async def test_failed_refresh_logs_in_again(service):
         await session.validate("720002")
     assert session.auth.logins == 2
     assert session.auth.refreshes == 0
+
+
+async def test_store_keeps_only_parsed_bodies(service):
+    from toutvfs.client.results import ResultStore
+
+    path = f"/ott/catalog/v2/toutv/show/{payloads.SHOW_SLUG}"
+    broken = payloads.show()
+    del broken["title"]
+    service.fail_next(path, json_response(broken))
+    store = ResultStore()
+    async with service.client() as http:
+        session = Session(service.config, http, policy=FAST_RETRIES, store=store)
+        with pytest.raises(ApiChanged):
+            await session.show(payloads.SHOW_SLUG)
+        first = await session.show(payloads.SHOW_SLUG)
+        second = await session.show(payloads.SHOW_SLUG)
+    assert first == second
+    assert service.paths[path] == 2
+    assert store.hits == 1

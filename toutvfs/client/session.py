@@ -18,7 +18,7 @@ import trio
 
 from toutvfs.client import parse, validation
 from toutvfs.client.b2c import LoginFlow
-from toutvfs.client.http import JsonResponse, Requester
+from toutvfs.client.http import Requester
 from toutvfs.client.records import (
     BrowsePage,
     Card,
@@ -97,28 +97,44 @@ class Session:
         headers.update(extra or {})
         return headers
 
-    async def _get(
+    async def _fetch(
         self,
         endpoint: str,
         url: str,
         params: Mapping[str, str],
+        parser: Callable[[Any], T],
         *,
+        what: str,
+        id_media: str = "",
         headers: Mapping[str, str] | None = None,
         accept: frozenset[int] = frozenset({200, 404}),
         cacheable: bool = True,
-    ) -> JsonResponse:
-        key = None
-        if cacheable and self.store is not None:
-            key = ResultStore.key(url, params)
-            cached = self.store.get(key)
+    ) -> T:
+        """Return ``parser(body)`` of a GET, from the store when it has the body.
+
+        A body goes into the store only after it parsed, so a response of an
+        unexpected shape is not served again from the store.
+
+        Raises:
+            NotFound: HTTP 404 (when *accept* contains 404), naming *what*.
+        """
+        store = self.store if cacheable else None
+        key = ResultStore.key(url, params)
+        if store is not None:
+            cached = store.get(key)
             if cached is not None:
-                return JsonResponse(200, cached, httpx.Headers())
+                return parser(cached)
         response = await self.requester.get_json(
             endpoint, url, params=params, headers=self._headers(headers), accept=accept
         )
-        if key is not None and response.status == 200 and self.store is not None:
-            self.store.put(key, response.data)
-        return response
+        if response.status == 404:
+            raise NotFound(
+                f"{what} not found (HTTP 404 from {endpoint})", id_media=id_media
+            )
+        result = parser(response.data)
+        if store is not None:
+            store.put(key, response.data)
+        return result
 
     def _catalogue_params(self, **extra: str) -> dict[str, str]:
         params = {"device": self.config.device}
@@ -126,23 +142,30 @@ class Session:
         return params
 
     async def _catalogue(
-        self, version: str, path: str, what: str, **params: str
-    ) -> Any:
+        self,
+        version: str,
+        path: str,
+        what: str,
+        parser: Callable[[Any, str], T],
+        **params: str,
+    ) -> T:
         url = self.config.catalogue_url(version, path)
         endpoint = url.removeprefix(self.config.api_base).lstrip("/")
-        response = await self._get(endpoint, url, self._catalogue_params(**params))
-        if response.status == 404:
-            raise NotFound(f"{what} not found (HTTP 404 from {endpoint})")
-        return response.data
+        return await self._fetch(
+            endpoint,
+            url,
+            self._catalogue_params(**params),
+            lambda data: parser(data, path),
+            what=what,
+        )
 
     # -- catalogue --------------------------------------------------------
 
     async def browse(self) -> BrowsePage:
         """Return the browse page: formats, genres, networks and collections."""
-        data = await self._catalogue(
-            self.config.browse_version, "browse", "browse page"
+        return await self._catalogue(
+            self.config.browse_version, "browse", "browse page", parse.parse_browse
         )
-        return parse.parse_browse(data, "browse")
 
     async def category(self, slug: str) -> CategoryPage:
         """Return the category *slug* with every page of its lineups.
@@ -157,14 +180,14 @@ class Session:
         async def page(
             number: int,
         ) -> tuple[str, CardLineup | None, tuple[CardLineup, ...], int]:
-            data = await self._catalogue(
+            return await self._catalogue(
                 version,
                 path,
                 f"category {slug!r}",
+                parse.parse_category,
                 pageNumber=str(number),
                 pageSize=str(self.config.page_size),
             )
-            return parse.parse_category(data, path)
 
         title, header, lineups, total_pages = await page(1)
         later = await fetch_pages(page, 2, total_pages)
@@ -177,14 +200,14 @@ class Session:
 
     async def search(self, term: str) -> tuple[Card, ...]:
         """Return the cards that search v2 finds for *term* (its first page)."""
-        data = await self._catalogue(
+        cards, _ = await self._catalogue(
             self.config.search_version,
             "search",
             f"search {term!r}",
+            parse.parse_search,
             term=term,
             pageSize=str(self.config.page_size),
         )
-        cards, _ = parse.parse_search(data, "search")
         return cards
 
     async def show_index(self) -> tuple[IndexEntry, ...]:
@@ -216,7 +239,7 @@ class Session:
         endpoint = f"search {version}"
 
         async def page(number: int) -> tuple[tuple[IndexEntry, ...], int]:
-            response = await self._get(
+            return await self._fetch(
                 endpoint,
                 url,
                 self._catalogue_params(
@@ -224,9 +247,10 @@ class Session:
                     pageNumber=str(number),
                     pageSize=str(self.config.page_size),
                 ),
+                lambda data: parse.parse_index(data, endpoint),
+                what="show index",
                 accept=frozenset({200}),
             )
-            return parse.parse_index(response.data, endpoint)
 
         first, total_pages = await page(1)
         later = await fetch_pages(page, 2, total_pages)
@@ -257,8 +281,12 @@ class Session:
         """
         slug = slug.strip("/")
         path = f"show/{slug}"
-        data = await self._catalogue(self.config.show_version, path, f"show {slug!r}")
-        return parse.parse_show(data, path, slug)
+        return await self._catalogue(
+            self.config.show_version,
+            path,
+            f"show {slug!r}",
+            lambda data, endpoint: parse.parse_show(data, endpoint, slug),
+        )
 
     # -- media ------------------------------------------------------------
 
@@ -275,16 +303,24 @@ class Session:
             "idMedia": str(id_media),
             "output": config.meta_output,
         }
-        response = await self._get(config.meta_path, url, params)
-        if response.status == 404:
-            raise NotFound(f"media {id_media} not found", id_media=str(id_media))
-        error = parse.meta_error(response.data, config.meta_path)
-        if error is not None:
-            code, text = error
-            raise validation.refusal_class(code or 0, text)(
-                text, error_code=code, id_media=str(id_media)
-            )
-        return parse.parse_meta(response.data, config.meta_path, str(id_media))
+        id_media = str(id_media)
+
+        def parse_meta(data: Any) -> MediaMeta:
+            error = parse.meta_error(data, config.meta_path)
+            if error is not None:
+                code, text = error
+                error_class = validation.refusal_class(code or 0, text)
+                raise error_class(text, error_code=code, id_media=id_media)
+            return parse.parse_meta(data, config.meta_path, id_media)
+
+        return await self._fetch(
+            config.meta_path,
+            url,
+            params,
+            parse_meta,
+            what=f"media {id_media}",
+            id_media=id_media,
+        )
 
     async def profile(self) -> SubscriberProfile | None:
         """Return the subscriber profile, or None for an anonymous session."""
@@ -296,15 +332,16 @@ class Session:
     async def _profile(self, token: str) -> SubscriberProfile:
         config = self.config
         url = f"{config.api_base}/{config.profile_path}"
-        response = await self._get(
+        return await self._fetch(
             config.profile_path,
             url,
             {"device": config.device},
+            lambda data: parse.parse_profile(data, config.profile_path),
+            what="subscriber profile",
             headers={"Authorization": f"Bearer {token}"},
             accept=frozenset({200}),
             cacheable=False,
         )
-        return parse.parse_profile(response.data, config.profile_path)
 
     async def _claims_token(self, token: str) -> str | None:
         now = self._clock()
@@ -370,13 +407,12 @@ class Session:
             )
         for attempt in (1, 2):
             headers = await self._media_headers()
-            response = await self._get(
+            response = await self.requester.get_json(
                 config.validation_path,
                 url,
-                params,
-                headers=headers,
+                params=params,
+                headers=self._headers(headers),
                 accept=frozenset({200, 401, 404}),
-                cacheable=False,
             )
             if response.status == 200:
                 answer = parse.parse_validation(response.data, config.validation_path)
