@@ -234,3 +234,45 @@ def test_listing_benchmark_small():
     assert cold.requests == 3
     assert warm.requests == 0
     assert uncached.requests == 3
+
+
+async def test_index_falls_back_when_retired(emulator, config):
+    emulator.faults.append(Fault("status", endpoint="search-index", status=426))
+    since = len(emulator.request_log)
+    async with httpx.AsyncClient() as http:
+        index = await Session(config, http).show_index()
+    formats = [s for s in emulator.catalogue.sections if s.kind == "format"]
+    expected = {slug for section in formats for slug in section.shows}
+    assert {entry.slug for entry in index} == expected
+    assert len(index) == len(expected)
+    assert endpoint_count(emulator, "search-index", since) == 1
+    assert endpoint_count(emulator, "category", since) == len(formats)
+
+
+async def test_meta_list_form(config):
+    async with httpx.AsyncClient() as http:
+        session = Session(config.with_overrides(meta_output="json"), http)
+        meta = await session.meta("910001")
+    assert meta.techs == ()
+    assert meta.drm_signals == ()
+    assert meta.metas["idMedia"] == "910001"
+
+
+async def test_dash_validation_is_drm(config):
+    params = dict(config.validation_params, tech="dash")
+    dash_config = config.with_overrides(validation_params=params)
+    async with httpx.AsyncClient() as http:
+        session = Session(dash_config, http, PasswordLogin(USER, PASSWORD))
+        with pytest.raises(UnsupportedMedia) as info:
+            await session.validate("910001")
+    assert info.value.signal in ("licence parameters", "DASH URL")
+
+
+def test_closed_client_rejects_calls(config, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOUTV3_CACHE_DIR", str(tmp_path / "cache"))
+    client = Client(config=config)
+    assert len(client.section_summaries) > 0
+    client.close()
+    client.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.get_show(HERITIERS)
