@@ -344,3 +344,19 @@ async def test_store_keeps_only_parsed_bodies(service):
     assert first == second
     assert service.paths[path] == 2
     assert store.hits == 1
+
+
+async def test_validate_401_twice_gives_up(service):
+    service.fail_next(
+        VALIDATION,
+        json_response(payloads.error_401(), 401),
+        json_response(payloads.error_401(), 401),
+    )
+    async with service.client() as http:
+        session = login_session(service, http)
+        with pytest.raises(MediaUnavailable) as info:
+            await session.validate("720001")
+    assert info.value.error_code == 401
+    assert "401 again" in str(info.value)
+    assert service.paths[VALIDATION] == 2
+    assert len(service.tokens_issued) == 2

@@ -18,7 +18,7 @@ import trio
 
 from toutvfs.client import parse, validation
 from toutvfs.client.b2c import LoginFlow
-from toutvfs.client.http import Requester
+from toutvfs.client.http import DEFAULT_PER_HOST_LIMIT, JsonResponse, Requester
 from toutvfs.client.records import (
     BrowsePage,
     Card,
@@ -77,7 +77,7 @@ class Session:
         auth: TokenSource | None = None,
         *,
         policy: RetryPolicy | None = None,
-        per_host_limit: int = 6,
+        per_host_limit: int = DEFAULT_PER_HOST_LIMIT,
         store: ResultStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -405,50 +405,61 @@ class Session:
                 f"media {id_media} is DRM-protected: {signal} offers no clear HLS",
                 signal=signal,
             )
-        for attempt in (1, 2):
-            headers = await self._media_headers()
-            response = await self.requester.get_json(
-                config.validation_path,
-                url,
-                params=params,
-                headers=self._headers(headers),
-                accept=frozenset({200, 401, 404}),
-            )
-            if response.status == 200:
-                answer = parse.parse_validation(response.data, config.validation_path)
-                master = validation.master_url(answer, id_media)
-                if self.store is not None:
-                    lifetime = validation.signed_url_lifetime(
-                        master, self._clock(), config.signed_url_ttl
-                    )
-                    self.store.put(store_key, master, ttl=lifetime)
-                return master
-            if response.status == 404:
-                raise NotFound(
-                    _service_text(response.data) or f"media {id_media} not found",
+        response = await self._request_validation(url, params)
+        if response.status == 401:
+            self._token_rejected(response, id_media)
+            response = await self._request_validation(url, params)
+            if response.status == 401:
+                raise MediaUnavailable(
+                    f"validation of media {id_media} returned 401 again after a "
+                    "new login",
+                    error_code=401,
                     id_media=id_media,
                 )
-            # HTTP 401: the token expired or was revoked.
-            text = _service_text(response.data) or "HTTP 401"
-            if isinstance(self.auth, Anonymous):
-                raise LoginRequired(text, error_code=401, id_media=id_media)
-            self.auth.invalidate()
-            if not self.auth.renewable:
-                raise InvalidCredentials(
-                    self.auth.user or "", f"the service rejected the token: {text}"
-                )
-            self._claims = None
-            log.info(
-                "validation of %s returned 401 (%s), so logging in again",
-                id_media,
-                text,
+        if response.status == 404:
+            raise NotFound(
+                _service_text(response.data) or f"media {id_media} not found",
+                id_media=id_media,
             )
-            if attempt == 2:
-                break
-        raise MediaUnavailable(
-            f"validation of media {id_media} returned 401 twice, after a new login",
-            error_code=401,
-            id_media=id_media,
+        answer = parse.parse_validation(response.data, config.validation_path)
+        master = validation.master_url(answer, id_media)
+        if self.store is not None:
+            lifetime = validation.signed_url_lifetime(
+                master, self._clock(), config.signed_url_ttl
+            )
+            self.store.put(store_key, master, ttl=lifetime)
+        return master
+
+    async def _request_validation(
+        self, url: str, params: Mapping[str, str]
+    ) -> JsonResponse:
+        headers = await self._media_headers()
+        return await self.requester.get_json(
+            self.config.validation_path,
+            url,
+            params=params,
+            headers=self._headers(headers),
+            accept=frozenset({200, 401, 404}),
+        )
+
+    def _token_rejected(self, response: JsonResponse, id_media: str) -> None:
+        """Forget the token after a 401, or raise when no new one can be had.
+
+        Raises:
+            LoginRequired: the session is anonymous.
+            InvalidCredentials: the token source cannot get a new token.
+        """
+        text = _service_text(response.data) or "HTTP 401"
+        if isinstance(self.auth, Anonymous):
+            raise LoginRequired(text, error_code=401, id_media=id_media)
+        self.auth.invalidate()
+        self._claims = None
+        if not self.auth.renewable:
+            raise InvalidCredentials(
+                self.auth.user or "", f"the service rejected the token: {text}"
+            )
+        log.info(
+            "validation of %s returned 401 (%s), so logging in again", id_media, text
         )
 
 
