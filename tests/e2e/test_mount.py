@@ -18,7 +18,13 @@ import trio
 from toutvfs.client import PasswordLogin, Session
 from toutvfs.config import Config
 
-from .mounting import openssl_reference, start_mount
+from .mounting import (
+    MOUNT_TIMEOUT,
+    UNMOUNT_TIMEOUT,
+    openssl_reference,
+    start_mount,
+    wait_for,
+)
 
 pytestmark = pytest.mark.fuse
 
@@ -167,3 +173,22 @@ def test_demo_mounts_and_sigint_exits_0(tmp_path: Path) -> None:
         status = mount.stop(signal.SIGINT)
     assert status == 0, mount.log()
     assert not os.path.ismount(mount.path)
+
+
+def test_demo_script_mounts_and_ctrl_c_unmounts(tmp_path: Path) -> None:
+    mountpoint = tmp_path / "toutv"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "demo"
+    log_path = tmp_path / "demo.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(script), str(mountpoint)], stdout=log_file, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for(lambda: os.path.ismount(mountpoint), MOUNT_TIMEOUT, "the demo")
+        assert media_files(mountpoint)
+        assert "Press Ctrl-C to unmount." in log_path.read_text()
+    finally:
+        process.send_signal(signal.SIGINT)
+        status = process.wait(timeout=UNMOUNT_TIMEOUT)
+    assert status == 0, log_path.read_text()
+    assert not os.path.ismount(mountpoint)
