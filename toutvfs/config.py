@@ -31,6 +31,9 @@ class Config:
         browse_version, category_version, search_version, show_version:
             catalogue API version per endpoint (``v1``, ``v2``, ``v3``).
         search_index_version: version of the legacy index search (``term=*``).
+        meta_path, validation_path, profile_path: paths under *api_base* of
+            the media metadata, media validation and subscriber profile APIs.
+        meta_output: the ``output`` parameter of the metadata API.
         validation_params: query parameters sent to ``media/validation/v2/``
             besides ``appCode`` and ``idMedia``.
         client_id, redirect_uri, scopes: the B2C client registration.
@@ -42,9 +45,7 @@ class Config:
     """
 
     api_base: str = "https://services.radio-canada.ca"
-    login_base: str = (
-        f"https://login.cbc.radio-canada.ca/{B2C_TENANT}/{B2C_POLICY}/"
-    )
+    login_base: str = f"https://login.cbc.radio-canada.ca/{B2C_TENANT}/{B2C_POLICY}/"
     app_code: str = "toutv"
     device: str = "web"
     browse_version: str = "v2"
@@ -52,6 +53,10 @@ class Config:
     search_version: str = "v2"
     search_index_version: str = "v1"
     show_version: str = "v2"
+    meta_path: str = "media/meta/v1/index.ashx"
+    meta_output: str = "jsonObject"
+    validation_path: str = "media/validation/v2/"
+    profile_path: str = "ott/subscription/v2/toutv/subscriber/profile"
     validation_params: dict[str, str] = field(
         default_factory=lambda: {
             "connectionType": "hd",

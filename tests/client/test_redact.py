@@ -1,0 +1,77 @@
+"""Client tests: no token, password or signed query string in any log record."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from toutvfs.client import PasswordLogin, Session
+from toutvfs.client.redact import redact_text, redact_url
+
+from . import payloads
+from .conftest import FAST_RETRIES
+from .fakeservice import DEMO_PASSWORD, DEMO_USER
+
+
+def test_redact_url_keeps_safe_params():
+    url = "https://cdn.test/a/master.m3u8?hdnea=st=1~exp=2~hmac=ff&lang=fr&idMedia=7"
+    redacted = redact_url(url)
+    assert redacted.startswith("https://cdn.test/a/master.m3u8?")
+    assert "hmac=ff" not in redacted
+    assert "hdnea=REDACTED" in redacted
+    assert "lang=REDACTED" in redacted
+    assert "idMedia=7" in redacted
+
+
+def test_redact_url_drops_fragment():
+    redacted = redact_url("https://x.test/auth-changed#access_token=abc&token_type=B")
+    assert redacted == "https://x.test/auth-changed#REDACTED"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Authorization: Bearer abc.def.ghi",
+        "header client-key 90505c8d-9c34",
+        "password=hunter2&email=a",
+        "x?hdnea=st=1~exp=2~hmac=ff",
+        "token eyJhbGciOiJub25lIn0.eyJ4IjoxfQ.sig",
+    ],
+)
+def test_redact_text_removes_secrets(text):
+    cleaned = redact_text(text)
+    for secret in ("abc.def.ghi", "90505c8d", "hunter2", "hmac=ff", "eyJ4IjoxfQ"):
+        assert secret not in cleaned
+
+
+async def test_no_secret_in_any_log_record(service, caplog):
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "toutvfs"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        async with service.client() as http:
+            login = PasswordLogin(DEMO_USER, DEMO_PASSWORD, clock=lambda: service.now)
+            session = Session(
+                service.config,
+                http,
+                login,
+                policy=FAST_RETRIES,
+                clock=lambda: service.now,
+            )
+            url = await session.validate("720001")
+            service.revoked.add(service.tokens_issued[0])
+            await session.validate("720002")
+    finally:
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("toutvfs").setLevel(logging.NOTSET)
+    secrets = [DEMO_PASSWORD, "hmac=abc", url.split("?", 1)[1]]
+    secrets += service.tokens_issued
+    secrets.append(payloads.jwt({"tier": "Member", "exp": int(service.now) + 600}))
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("logged in as" in message for message in messages)
+    assert any("/media/validation/v2/" in message for message in messages)
+    for message in messages:
+        for secret in secrets:
+            assert secret not in message

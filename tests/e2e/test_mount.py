@@ -1,0 +1,169 @@
+"""End-to-end tests: a real FUSE mount of the emulator, read by real programs."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from toutvfs.client import PasswordLogin, Session
+from toutvfs.config import Config
+
+from .mounting import openssl_reference, start_mount
+
+pytestmark = pytest.mark.fuse
+
+
+def media_files(root: Path) -> list[Path]:
+    return sorted(root.glob("shows/*/*/*/*.ts"))
+
+
+def first_episode(mount: Any) -> Path:
+    """Return a season directory's first episode that has media files."""
+    for season in sorted(mount.path.glob("shows/*/*")):
+        episodes = [e for e in sorted(season.iterdir()) if list(e.glob("*.ts"))]
+        if len(episodes) >= 2:
+            return episodes[0]
+    raise AssertionError("no season with two playable episodes")
+
+
+def master_url(base_url: str, id_media: str) -> str:
+    async def validate() -> str:
+        async with httpx.AsyncClient() as http:
+            session = Session(
+                Config.for_emulator(base_url),
+                http,
+                PasswordLogin("demo@toutvfs.test", "demo"),
+            )
+            return await session.validate(id_media)
+
+    return trio.run(validate)
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    return dict(json.loads(result.stdout))
+
+
+def test_listing_has_seasons_episodes_and_variants(mounted: Any) -> None:
+    episode = first_episode(mounted)
+    season = episode.parent
+    episodes = [e for e in season.iterdir() if list(e.glob("*.ts"))]
+    assert len(episodes) >= 2
+    variants = sorted(p.name for p in episode.glob("*.ts"))
+    assert len(variants) >= 2
+    for name in variants:
+        assert "x" in name.removesuffix(".ts")
+
+
+def test_file_matches_openssl_reference(mounted: Any, emulator: Any) -> None:
+    episode = first_episode(mounted)
+    path = sorted(episode.glob("*.ts"))[-1]
+    id_media = os.getxattr(path, "user.toutv.id_media").decode()
+    resolution = os.getxattr(path, "user.toutv.resolution").decode()
+    expected = openssl_reference(master_url(emulator.base_url, id_media), resolution)
+    data = path.read_bytes()
+    assert len(data) == len(expected)
+    assert data == expected
+    assert os.stat(path).st_size == len(expected)
+
+
+def test_fstat_is_exact_after_open(mounted: Any) -> None:
+    path = sorted(first_episode(mounted).glob("*.ts"))[0]
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        data = handle.read()
+    assert size == len(data)
+    assert os.getxattr(path, "user.toutv.size_exact") == b"1"
+
+
+def test_ffprobe_reports_h264_aac_and_duration(mounted: Any) -> None:
+    episode = first_episode(mounted)
+    path = sorted(episode.glob("*.ts"))[0]
+    duration = float(os.getxattr(path, "user.toutv.duration"))
+    report = ffprobe(path)
+    codecs = sorted(stream["codec_name"] for stream in report["streams"])
+    assert codecs == ["aac", "h264"]
+    assert abs(float(report["format"]["duration"]) - duration) < 0.5
+
+
+def test_mpv_plays_picture_and_sound(mounted: Any) -> None:
+    path = sorted(first_episode(mounted).glob("*.ts"))[-1]
+    result = subprocess.run(
+        [
+            "mpv",
+            "--no-config",
+            "--vo=null",
+            "--ao=null",
+            "--length=3",
+            "--msg-level=all=info",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Video --vid=1" in result.stdout
+    assert "Audio --aid=1" in result.stdout
+    assert "Exiting... (End of file)" in result.stdout or "(Quit)" in result.stdout
+
+
+def test_write_is_erofs(mounted: Any) -> None:
+    path = sorted(first_episode(mounted).glob("*.ts"))[0]
+    with pytest.raises(OSError) as caught:
+        path.open("r+b")
+    assert caught.value.errno == errno.EROFS
+    with pytest.raises(OSError) as caught:
+        (mounted.path / "shows" / "new").mkdir()
+    assert caught.value.errno == errno.EROFS
+
+
+def test_bad_mountpoint_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    regular = tmp_path / "file"
+    regular.write_text("")
+    for target in (missing, regular):
+        result = subprocess.run(
+            [sys.executable, "-m", "toutvfs", "--demo", str(target)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert str(target) in lines[0]
+
+
+def test_demo_mounts_and_sigint_exits_0(tmp_path: Path) -> None:
+    mount = start_mount(tmp_path / "demo", tmp_path / "demo.log", "--demo")
+    try:
+        assert media_files(mount.path)
+    finally:
+        status = mount.stop(signal.SIGINT)
+    assert status == 0, mount.log()
+    assert not os.path.ismount(mount.path)

@@ -1,0 +1,184 @@
+"""Tests of the FUSE handlers, called directly without a mount."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import Any
+
+import pyfuse3
+import pytest
+
+from toutvfs.fs.operations import Operations
+from toutvfs.fs.tree import Tree
+
+EPISODE = [b"shows", "Les Héritiers du fleuve".encode(), b"Saison 1"]
+CTX: Any = None
+
+
+@pytest.fixture
+def invalidated() -> list[int]:
+    return []
+
+
+@pytest.fixture
+def ops(tree: Tree, invalidated: list[int]) -> Operations:
+    return Operations(tree, invalidate_attributes=invalidated.append)
+
+
+async def lookup_path(ops: Operations, *parts: bytes) -> pyfuse3.EntryAttributes:
+    inode = pyfuse3.ROOT_INODE
+    attr = await ops.getattr(inode, CTX)
+    for part in parts:
+        attr = await ops.lookup(inode, part, CTX)
+        inode = attr.st_ino
+    return attr
+
+
+async def test_directories_are_read_only(ops: Operations) -> None:
+    attr = await lookup_path(ops, b"shows")
+    assert stat.S_ISDIR(attr.st_mode)
+    assert stat.S_IMODE(attr.st_mode) == 0o555
+    assert attr.st_uid == os.getuid()
+    assert attr.st_gid == os.getgid()
+
+
+async def test_lookup_missing_name_is_enoent(ops: Operations) -> None:
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.lookup(pyfuse3.ROOT_INODE, b"nope", CTX)
+    assert caught.value.errno == errno.ENOENT
+
+
+async def test_lookup_in_file_is_enotdir(ops: Operations) -> None:
+    attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), b"320x180.ts")
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.lookup(attr.st_ino, b"x", CTX)
+    assert caught.value.errno == errno.ENOTDIR
+
+
+async def test_open_read_returns_exact_bytes(
+    ops: Operations, streams: Any, invalidated: list[int]
+) -> None:
+    attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), b"640x360.ts")
+    assert stat.S_IMODE(attr.st_mode) == 0o444
+    assert attr.attr_timeout == 0
+    info = await ops.open(attr.st_ino, os.O_RDONLY, CTX)
+    expected = streams.content("1001", "900000-640x360")
+    assert await ops.read(info.fh, 0, 100) == expected[:100]
+    assert await ops.read(info.fh, 12_300, 4096) == expected[12_300:]
+    assert invalidated == [attr.st_ino]
+    after = await ops.getattr(attr.st_ino, CTX)
+    assert after.st_size == 12_345
+    assert after.st_blocks == 25
+    assert after.attr_timeout > 0
+    await ops.release(info.fh)
+    assert streams.opened[0].closed is True
+
+
+async def test_open_for_writing_is_erofs(ops: Operations) -> None:
+    attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), b"640x360.ts")
+    for flags in (os.O_WRONLY, os.O_RDWR, os.O_RDONLY | os.O_TRUNC):
+        with pytest.raises(pyfuse3.FUSEError) as caught:
+            await ops.open(attr.st_ino, flags, CTX)
+        assert caught.value.errno == errno.EROFS
+
+
+async def test_open_unsupported_media_is_eacces(
+    ops: Operations, streams: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    streams.refuse.add("1001")
+    attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), b"640x360.ts")
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.open(attr.st_ino, os.O_RDONLY, CTX)
+    assert caught.value.errno == errno.EACCES
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert (
+        "/shows/Les Héritiers du fleuve/Saison 1/S01E01 Le départ/640x360.ts"
+        in errors[0]
+    )
+    assert "SAMPLE-AES" in errors[0]
+
+
+async def test_notice_reads_whole_text(ops: Operations) -> None:
+    attr = await lookup_path(
+        ops, *EPISODE, "S01E03 Verrouillé".encode(), b"UNAVAILABLE.txt"
+    )
+    info = await ops.open(attr.st_ino, os.O_RDONLY, CTX)
+    data = await ops.read(info.fh, 0, 65536)
+    assert len(data) == attr.st_size
+    assert "DRM" in data.decode()
+
+
+async def test_xattrs_of_media(ops: Operations) -> None:
+    attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), b"640x360.ts")
+    listed = await ops.listxattr(attr.st_ino, CTX)
+    assert b"user.toutv.id_media" in listed
+    assert await ops.getxattr(attr.st_ino, b"user.toutv.id_media", CTX) == b"1001"
+    assert await ops.getxattr(attr.st_ino, b"user.toutv.resolution", CTX) == b"640x360"
+    assert await ops.getxattr(attr.st_ino, b"user.toutv.size_exact", CTX) == b"0"
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.getxattr(attr.st_ino, b"user.toutv.nope", CTX)
+    assert caught.value.errno == pyfuse3.ENOATTR
+
+
+async def test_forget_drops_lookup_counts(ops: Operations) -> None:
+    attr = await lookup_path(ops, b"shows")
+    await ops.lookup(pyfuse3.ROOT_INODE, b"shows", CTX)
+    assert ops._lookups[attr.st_ino] == 2
+    await ops.forget([(attr.st_ino, 1)])
+    assert ops._lookups[attr.st_ino] == 1
+    await ops.forget([(attr.st_ino, 1)])
+    assert attr.st_ino not in ops._lookups
+
+
+async def test_statfs_answers_without_catalogue(
+    ops: Operations, catalogue: Any
+) -> None:
+    data = await ops.statfs(CTX)
+    assert data.f_namemax == 255
+    assert catalogue.calls == []
+
+
+async def test_remote_file_fetched_on_open(
+    ops: Operations, catalogue: Any, invalidated: list[int]
+) -> None:
+    attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), b"thumb.jpg")
+    assert attr.st_size == 0
+    assert attr.attr_timeout == 0
+    info = await ops.open(attr.st_ino, os.O_RDONLY, CTX)
+    expected = b"body of http://images.test/1001_640.jpg"
+    assert await ops.read(info.fh, 0, 4096) == expected
+    assert invalidated == [attr.st_ino]
+    assert (await ops.getattr(attr.st_ino, CTX)).st_size == len(expected)
+    assert catalogue.calls.count("fetch:http://images.test/1001_640.jpg") == 1
+
+
+async def test_refresh_name_relists_directory(ops: Operations, catalogue: Any) -> None:
+    shows = await lookup_path(ops, b"shows")
+    await ops.opendir(shows.st_ino, CTX)
+    assert catalogue.calls.count("shows") == 1
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.lookup(shows.st_ino, b".toutvfs-refresh", CTX)
+    assert caught.value.errno == errno.ENOENT
+    await ops.opendir(shows.st_ino, CTX)
+    assert catalogue.calls.count("shows") == 2
+
+
+async def test_forget_drops_only_unlisted_nodes(ops: Operations, tree: Tree) -> None:
+    shows = await lookup_path(ops, b"shows")
+    await ops.forget([(shows.st_ino, 1)])
+    assert tree.get(shows.st_ino) is not None
+    await lookup_path(ops, b"shows")
+    assert tree.root.entries is not None
+    tree.root.entries.pop("shows")  # as a refresh that no longer lists it
+    await ops.forget([(shows.st_ino, 1)])
+    assert tree.get(shows.st_ino) is None
+
+
+async def test_media_listed_lowest_first(ops: Operations) -> None:
+    episode = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode())
+    fh = await ops.opendir(episode.st_ino, CTX)
+    media = [node.name for node in ops._listings[fh] if node.name.endswith(".ts")]
+    assert media == ["320x180.ts", "640x360.ts"]

@@ -1,0 +1,185 @@
+"""Exact bytes of every media case, read whole and at random offsets."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+
+from toutvfs.hls import Engine, ReadaheadSettings, Stream
+
+CASES = ["ts-clear", "ts-explicit", "ts-implicit", "ts-rotation", "fmp4", "byterange"]
+
+
+async def read_all(stream: Stream, chunk: int) -> bytes:
+    data = bytearray()
+    for offset in range(0, stream.size + chunk, chunk):
+        piece = await stream.read(offset, chunk)
+        data += piece
+        if len(piece) < chunk:
+            break
+    return bytes(data)
+
+
+async def check_random_reads(stream: Stream, reference: bytes, seed: str) -> None:
+    rng = random.Random(seed)
+    for _ in range(150):
+        offset = rng.randrange(len(reference))
+        size = rng.choice([1, 15, 16, 17, 4096, 131072, rng.randrange(1, 400_000)])
+        data = await stream.read(offset, size)
+        assert data == reference[offset : offset + size], (offset, size)
+
+
+async def open_case(
+    hls_media,
+    base_url: str,
+    name: str,
+    http: httpx.AsyncClient,
+    cache: Path | None,
+    readahead: ReadaheadSettings | None = None,
+) -> tuple[Stream, bytes]:
+    variant = hls_media.variants[name]
+    engine = Engine(http, cache, 1 << 30, readahead=readahead)
+
+    async def resolve() -> str:
+        return f"{base_url}/master.m3u8"
+
+    stream = await engine.open("m1", variant.key, resolve)
+    return stream, variant.reference
+
+
+@pytest.mark.parametrize("name", CASES)
+async def test_read_whole_file(name, hls_media, media_server, http_client, tmp_path):
+    stream, reference = await open_case(
+        hls_media, media_server.base_url, name, http_client, tmp_path / "cache"
+    )
+    assert stream.size == len(reference)
+    assert await read_all(stream, 131072) == reference
+    await stream.close()
+
+
+@pytest.mark.parametrize("name", CASES)
+async def test_read_random_offsets(name, hls_media, media_server, http_client):
+    stream, reference = await open_case(
+        hls_media, media_server.base_url, name, http_client, None
+    )
+    await check_random_reads(stream, reference, name)
+    await stream.close()
+
+
+@pytest.mark.parametrize("name", CASES)
+async def test_read_random_with_range_fetches(
+    name, hls_media, media_server, http_client
+):
+    settings = ReadaheadSettings(range_fetch_offset=16 * 1024)
+    stream, reference = await open_case(
+        hls_media, media_server.base_url, name, http_client, None, settings
+    )
+    await check_random_reads(stream, reference, name)
+    await stream.close()
+
+
+def plain_and_cipher_sizes(hls_media, name: str) -> list[tuple[int, int]]:
+    """Return (plaintext, ciphertext) sizes of the five segments of *name*."""
+    sizes = []
+    for i in range(5):
+        plain = (hls_media.root / "ts-clear" / f"s{7 + i}.ts").stat().st_size
+        if name == "ts-implicit":
+            plain = (hls_media.root / name / f"s{7 + i}.ts.plain").stat().st_size
+        sizes.append((plain, (plain // 16 + 1) * 16))
+    return sizes
+
+
+@pytest.mark.parametrize("name", ["ts-implicit", "byterange"])
+async def test_seek_fetches_rest_of_part(name, hls_media, media_server, http_client):
+    settings = ReadaheadSettings(range_fetch_offset=16 * 1024)
+    stream, reference = await open_case(
+        hls_media, media_server.base_url, name, http_client, None, settings
+    )
+    sizes = plain_and_cipher_sizes(hls_media, name)
+    plain_start = sum(plain for plain, _ in sizes[:2])
+    cipher_base = sum(cipher for _, cipher in sizes[:2]) if name == "byterange" else 0
+    offset = plain_start + 50_001
+    media_server.requests.clear()
+
+    assert await stream.read(offset, 4096) == reference[offset : offset + 4096]
+
+    fetches = [r for r in media_server.requests if r.path.endswith(".ts")]
+    assert len(fetches) == 1
+    assert fetches[0].status == 206
+    # One block before the block that holds the offset, to the part's end.
+    first = cipher_base + (50_001 // 16) * 16 - 16
+    last = cipher_base + sizes[2][1] - 1
+    assert fetches[0].range == f"bytes={first}-{last}"
+    await stream.close()
+
+
+@pytest.mark.parametrize("name", CASES)
+async def test_read_without_range_support(
+    name, hls_media, plain_server, http_client, tmp_path
+):
+    stream, reference = await open_case(
+        hls_media, plain_server, name, http_client, tmp_path / "cache"
+    )
+    assert stream.size == len(reference)
+    await check_random_reads(stream, reference, name)
+    assert await read_all(stream, 65536) == reference
+    await stream.close()
+
+
+async def test_read_edges(hls_media, media_server, http_client):
+    stream, reference = await open_case(
+        hls_media, media_server.base_url, "ts-implicit", http_client, None
+    )
+    size = stream.size
+    assert await stream.read(size, 100) == b""
+    assert await stream.read(size + 5000, 100) == b""
+    assert await stream.read(0, 0) == b""
+    assert await stream.read(size - 10, 100) == reference[-10:]
+    assert await stream.read(size - 1, 1) == reference[-1:]
+    assert await stream.read(0, size + 100) == reference
+    with pytest.raises(ValueError):
+        await stream.read(-1, 10)
+    await stream.close()
+
+
+async def test_variants_sorted_with_attributes(hls_media, media_server, http_client):
+    engine = Engine(http_client, None, 0)
+    variants = await engine.variants(media_server.url("master.m3u8"))
+    assert [v.key for v in variants] == [hls_media.variants[n].key for n in CASES]
+    assert [v.bandwidth for v in variants] == sorted(v.bandwidth for v in variants)
+    first = variants[0]
+    assert first.uri == media_server.url("ts-clear/media.m3u8")
+    assert first.bandwidth == 300_000
+    assert first.average_bandwidth == 299_000
+    assert first.resolution == (320, 180)
+    assert first.codecs == "avc1.42c00d,mp4a.40.2"
+
+
+async def test_size_costs_one_request_per_part(
+    hls_media, media_server, http_client, tmp_path
+):
+    stream, reference = await open_case(
+        hls_media, media_server.base_url, "ts-implicit", http_client, tmp_path
+    )
+    segments = [f"/ts-implicit/s{7 + i}.ts" for i in range(5)]
+    requests = [r for r in media_server.requests if r.path in segments]
+    # The first segment is fetched whole, the others by their last 32 bytes.
+    assert [(r.range, r.status) for r in requests if r.path == segments[0]] == [
+        (None, 200)
+    ]
+    tails = [r for r in requests if r.path != segments[0]]
+    assert sorted(r.path for r in tails) == sorted(segments[1:])
+    assert {r.range for r in tails} == {"bytes=-32"}
+    assert {r.status for r in tails} == {206}
+    assert media_server.count("a.key") == 1
+    assert stream.size == len(reference)
+
+    # Reading the first segment costs no further request.
+    media_server.requests.clear()
+    first = (hls_media.root / "ts-implicit/s7.ts.plain").stat().st_size
+    assert await stream.read(0, first) == reference[:first]
+    assert [r.path for r in media_server.requests if r.path == segments[0]] == []
+    await stream.close()

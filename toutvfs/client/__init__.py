@@ -1,0 +1,45 @@
+"""Client layer: the TOU.TV client library on the current services.
+
+`Session` is the async core that the filesystem uses. Token sources define
+how it authenticates, and its coroutines return the records of
+`toutvfs.client.records`.
+"""
+
+from toutvfs.client.records import (
+    BrowsePage,
+    BrowseSection,
+    Card,
+    CardLineup,
+    CategoryPage,
+    IndexEntry,
+    Item,
+    MediaMeta,
+    SeasonLineup,
+    ShowPage,
+    SubscriberProfile,
+    Tech,
+)
+from toutvfs.client.retry import RetryPolicy
+from toutvfs.client.session import Session
+from toutvfs.client.tokens import Anonymous, BearerToken, PasswordLogin, TokenSource
+
+__all__ = [
+    "Anonymous",
+    "BearerToken",
+    "BrowsePage",
+    "BrowseSection",
+    "Card",
+    "CardLineup",
+    "CategoryPage",
+    "IndexEntry",
+    "Item",
+    "MediaMeta",
+    "PasswordLogin",
+    "RetryPolicy",
+    "SeasonLineup",
+    "Session",
+    "ShowPage",
+    "SubscriberProfile",
+    "Tech",
+    "TokenSource",
+]

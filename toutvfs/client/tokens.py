@@ -1,0 +1,248 @@
+"""Client layer: token sources, which define how the client authenticates.
+
+A token source returns the bearer token of media calls, or None for an
+anonymous client. `Session` asks for it before each media call, and calls
+`invalidate` after a 401 so that the next call logs in again.
+
+- `Anonymous`: no account, for the catalogue alone.
+- `PasswordLogin`: user and password through the B2C login flow, renewed
+  before the token's ``exp``.
+- `BearerToken`: a token pasted from a browser session, given directly, in an
+  environment variable or in a file; it cannot be renewed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+
+from toutvfs.client.redact import redacted_logger
+from toutvfs.errors import ApiChanged, InvalidCredentials, UnexpectedHttpStatusCode
+
+if TYPE_CHECKING:
+    from toutvfs.client.b2c import LoginFlow, Tokens
+
+log = redacted_logger(__name__)
+
+# A token is renewed this many seconds before its exp, so that a request
+# sent just before expiry does not arrive just after it.
+RENEW_MARGIN = 60.0
+
+# The lifetime assumed for a token without a readable exp claim, in seconds.
+DEFAULT_TOKEN_LIFETIME = 3600.0
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """Return the payload of a JSON Web Token without checking its signature.
+
+    The client only reads ``exp``; the service checks signatures. A value
+    that is not a JWT gives an empty dict.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except (binascii.Error, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def jwt_expiry(token: str) -> float | None:
+    """Return the ``exp`` claim of *token* in seconds since the epoch, or None."""
+    exp = jwt_claims(token).get("exp")
+    if isinstance(exp, int | float) and not isinstance(exp, bool):
+        return float(exp)
+    return None
+
+
+class TokenSource(Protocol):
+    """The interface `Session` uses to authenticate.
+
+    Attributes:
+        user: the account name for caches and messages, or None.
+    """
+
+    user: str | None
+
+    async def bearer(self, flow: LoginFlow) -> str | None:
+        """Return a valid bearer token, or None for anonymous calls."""
+        ...
+
+    def invalidate(self) -> None:
+        """Forget the current token after the service rejected it."""
+        ...
+
+    @property
+    def renewable(self) -> bool:
+        """Whether `bearer` can get a new token after `invalidate`."""
+        ...
+
+
+class Anonymous:
+    """No account: the catalogue works, playback needs at least a free account."""
+
+    user: str | None = None
+
+    async def bearer(self, flow: LoginFlow) -> str | None:
+        return None
+
+    def invalidate(self) -> None:
+        pass
+
+    @property
+    def renewable(self) -> bool:
+        return False
+
+
+class BearerToken:
+    """A bearer token obtained elsewhere, for example from a browser session.
+
+    Attributes:
+        user: a label for caches and messages (the token's ``email`` or
+            ``sub`` claim when it has one).
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        origin: str = "argument",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        token = token.strip()
+        if token.lower().startswith("bearer "):
+            token = token[len("bearer ") :].strip()
+        if not token:
+            raise ValueError(f"the bearer token from {origin} is empty")
+        self._token: str | None = token
+        self._origin = origin
+        self._clock = clock
+        claims = jwt_claims(token)
+        label = claims.get("email") or claims.get("sub")
+        self.user = str(label) if label else "bearer-token"
+
+    @classmethod
+    def from_env(cls, name: str = "TOUTV_BEARER_TOKEN") -> BearerToken:
+        """Read the token from the environment variable *name*."""
+        value = os.environ.get(name)
+        if value is None:
+            raise ValueError(f"environment variable {name} is not set")
+        return cls(value, origin=f"environment variable {name}")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> BearerToken:
+        """Read the token from the first line of the file *path*."""
+        text = Path(path).read_text(encoding="utf-8")
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        return cls(first, origin=f"file {os.fspath(path)}")
+
+    async def bearer(self, flow: LoginFlow) -> str | None:
+        if self._token is None:
+            raise InvalidCredentials(
+                self.user or "",
+                f"the service rejected the bearer token from {self._origin}; "
+                "paste a fresh one",
+            )
+        expiry = jwt_expiry(self._token)
+        if expiry is not None and expiry <= self._clock():
+            raise InvalidCredentials(
+                self.user or "",
+                f"the bearer token from {self._origin} expired at "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(expiry))}; "
+                "paste a fresh one",
+            )
+        return self._token
+
+    def invalidate(self) -> None:
+        self._token = None
+
+    @property
+    def renewable(self) -> bool:
+        return False
+
+
+class PasswordLogin:
+    """User and password, exchanged for a token through the B2C login flow.
+
+    The token is kept until `RENEW_MARGIN` seconds before its ``exp``. It is
+    then renewed with the refresh token when the service gave one, and by a
+    new login otherwise or when the refresh fails. After `invalidate` (a
+    401), the next call logs in again. Concurrent callers share one login.
+    The password never appears in a message or a log record.
+
+    Attributes:
+        logins, refreshes: how many logins and refreshes succeeded.
+    """
+
+    def __init__(
+        self, user: str, password: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        if not user:
+            raise ValueError("the user name is empty")
+        self.user: str | None = user
+        self._password = password
+        self._clock = clock
+        self._token: str | None = None
+        self._refresh_token: str | None = None
+        self._expiry = 0.0
+        self._lock = trio.Lock()
+        self.logins = 0
+        self.refreshes = 0
+
+    def __repr__(self) -> str:
+        return f"PasswordLogin(user={self.user!r})"
+
+    def _valid(self) -> bool:
+        return self._token is not None and self._clock() < self._expiry - RENEW_MARGIN
+
+    async def bearer(self, flow: LoginFlow) -> str | None:
+        if self._valid():
+            return self._token
+        async with self._lock:
+            if self._valid():
+                return self._token
+            tokens = await self._renew(flow)
+            now = self._clock()
+            expiry = jwt_expiry(tokens.access_token)
+            if expiry is None:
+                expiry = now + (tokens.lifetime or DEFAULT_TOKEN_LIFETIME)
+            self._token, self._expiry = tokens.access_token, expiry
+            self._refresh_token = tokens.refresh_token or self._refresh_token
+            log.info("token of %s valid for %.0f s", self.user, expiry - now)
+            return self._token
+
+    async def _renew(self, flow: LoginFlow) -> Tokens:
+        assert self.user is not None
+        if self._token is not None and self._refresh_token is not None:
+            refresh_token, self._refresh_token = self._refresh_token, None
+            try:
+                tokens = await flow.refresh(self.user, refresh_token)
+            except (InvalidCredentials, ApiChanged, UnexpectedHttpStatusCode) as exc:
+                log.warning(
+                    "refresh for %s failed (%s); logging in again", self.user, exc
+                )
+            else:
+                self.refreshes += 1
+                return tokens
+        tokens = await flow.login(self.user, self._password)
+        self.logins += 1
+        log.info("logged in as %s", self.user)
+        return tokens
+
+    def invalidate(self) -> None:
+        self._token = None
+        self._expiry = 0.0
+
+    @property
+    def renewable(self) -> bool:
+        return True

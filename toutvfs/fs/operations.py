@@ -1,0 +1,355 @@
+"""The pyfuse3 request handlers of the filesystem layer.
+
+This is the only module that raises `pyfuse3.FUSEError`: `_errno_for` turns
+each domain error into one errno, and every failed request logs one line
+naming the file and the cause.
+
+Concurrency: pyfuse3 runs each request in its own trio task, so handlers may
+interleave at every ``await``. Open streams live in `_streams` from ``open``
+to ``release``; a read that is waiting on the network runs in a cancel scope
+that `cancel_reads` cancels at shutdown, so that it fails with EIO instead
+of keeping the mount alive.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import count
+
+import pyfuse3
+import trio
+from pyfuse3 import FileHandleT, FUSEError, InodeT
+
+from toutvfs.errors import (
+    Error,
+    MediaUnavailable,
+    NetworkError,
+    NotFound,
+    StreamError,
+    UnsupportedMedia,
+)
+from toutvfs.fs.nodes import (
+    DirectoryNode,
+    LinkNode,
+    MediaNode,
+    Node,
+    RemoteNode,
+    TextNode,
+)
+from toutvfs.fs.source import Stream
+from toutvfs.fs.tree import Tree
+
+log = logging.getLogger(__name__)
+
+XATTR_PREFIX = "user.toutv."
+
+# How long the kernel may keep names and attributes. Sizes that are still
+# estimates get no caching, so the exact size shows as soon as it is known.
+ENTRY_TIMEOUT = 60.0
+ATTR_TIMEOUT = 60.0
+
+# Looking up this name in a directory makes the next listing of that
+# directory fetch it again; the lookup itself fails with ENOENT.
+REFRESH_NAME = ".toutvfs-refresh"
+
+# Preferred I/O size reported in st_blksize: large reads cost fewer requests.
+BLOCK_SIZE = 128 * 1024
+
+# pyfuse3 starts a worker task per concurrent request up to this number, so
+# reads waiting on a slow server leave workers free for stat and readdir.
+MAX_WORKERS = 1000
+
+# Write requests are answered with EROFS; access modes that imply writing.
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+
+def _errno_for(exc: BaseException) -> int:
+    """Return the errno that a failed request reports for *exc*."""
+    if isinstance(exc, NotFound):
+        return errno.ENOENT
+    if isinstance(exc, MediaUnavailable | UnsupportedMedia):
+        return errno.EACCES
+    if isinstance(exc, NetworkError | StreamError):
+        return errno.EIO
+    return errno.EIO
+
+
+def _invalidate_attributes(inode: int) -> None:
+    pyfuse3.invalidate_inode(InodeT(inode), attr_only=True)
+
+
+class Operations(pyfuse3.Operations):
+    """Serve a `Tree` through FUSE, read-only."""
+
+    supports_dot_lookup = False
+    enable_writeback_cache = False
+    enable_acl = False
+
+    def __init__(
+        self,
+        tree: Tree,
+        invalidate_attributes: Callable[[int], None] = _invalidate_attributes,
+    ) -> None:
+        """Serve *tree*; *invalidate_attributes* is replaced in handler tests."""
+        super().__init__()
+        self.tree = tree
+        self._invalidate_attributes = invalidate_attributes
+        self._uid = os.getuid()
+        self._gid = os.getgid()
+        self._mounted_ns = time.time_ns()
+        self._handles = count(1)
+        self._listings: dict[int, list[Node]] = {}
+        self._streams: dict[int, tuple[MediaNode, Stream]] = {}
+        self._texts: dict[int, bytes] = {}
+        self._lookups: dict[int, int] = {}
+        self._read_scopes: set[trio.CancelScope] = set()
+        # Requests answered with an errno because of a domain or unexpected error.
+        self.failed_requests = 0
+
+    # Helpers
+
+    def _node(self, inode: int) -> Node:
+        node = self.tree.get(inode)
+        if node is None:
+            raise FUSEError(errno.ENOENT)
+        return node
+
+    def _directory(self, inode: int) -> DirectoryNode:
+        node = self._node(inode)
+        if not isinstance(node, DirectoryNode):
+            raise FUSEError(errno.ENOTDIR)
+        return node
+
+    @contextmanager
+    def _reporting(self, action: str, node: Node) -> Iterator[None]:
+        """Turn a domain error into its errno, logging it once."""
+        try:
+            yield
+        except FUSEError:
+            raise
+        except Error as exc:
+            self.failed_requests += 1
+            log.error("%s %s failed: %s", action, self.tree.path_of(node), exc)
+            raise FUSEError(_errno_for(exc)) from None
+        except Exception:
+            self.failed_requests += 1
+            log.exception("%s %s failed unexpectedly", action, self.tree.path_of(node))
+            raise FUSEError(errno.EIO) from None
+
+    def attributes(self, node: Node) -> pyfuse3.EntryAttributes:
+        """Return the attributes of *node*."""
+        attr = pyfuse3.EntryAttributes()
+        attr.st_ino = InodeT(node.inode)
+        attr.st_uid = self._uid
+        attr.st_gid = self._gid
+        attr.st_blksize = BLOCK_SIZE
+        attr.entry_timeout = ENTRY_TIMEOUT
+        attr.attr_timeout = ATTR_TIMEOUT
+        mtime = node.mtime_ns or self._mounted_ns
+        attr.st_mtime_ns = attr.st_ctime_ns = attr.st_atime_ns = mtime
+        if isinstance(node, DirectoryNode):
+            attr.st_mode = pyfuse3.ModeT(stat.S_IFDIR | 0o555)
+            attr.st_nlink = 2
+            attr.st_size = 0
+        elif isinstance(node, LinkNode):
+            attr.st_mode = pyfuse3.ModeT(stat.S_IFLNK | 0o777)
+            attr.st_nlink = 1
+            attr.st_size = len(os.fsencode(node.target))
+        else:
+            attr.st_mode = pyfuse3.ModeT(stat.S_IFREG | 0o444)
+            attr.st_nlink = 1
+            if isinstance(node, MediaNode):
+                attr.st_size = node.size
+                if not node.size_exact:
+                    attr.attr_timeout = 0
+                    attr.entry_timeout = 0
+            elif isinstance(node, TextNode):
+                attr.st_size = len(node.content)
+            elif isinstance(node, RemoteNode):
+                if node.content is None:
+                    attr.attr_timeout = 0
+                    attr.entry_timeout = 0
+                else:
+                    attr.st_size = len(node.content)
+        attr.st_blocks = math.ceil(attr.st_size / 512)
+        return attr
+
+    def _remember(self, node: Node) -> None:
+        self._lookups[node.inode] = self._lookups.get(node.inode, 0) + 1
+
+    # Names and attributes
+
+    async def lookup(
+        self, parent_inode: InodeT, name: bytes, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        directory = self._directory(parent_inode)
+        text = os.fsdecode(name)
+        if text == REFRESH_NAME:
+            log.info("refresh of %s requested", self.tree.path_of(directory))
+            self.tree.invalidate(directory)
+            raise FUSEError(errno.ENOENT)
+        child: Node | None = None
+        with self._reporting("listing", directory):
+            child = await self.tree.lookup(directory, text)
+        if child is None:
+            raise FUSEError(errno.ENOENT)
+        self._remember(child)
+        return self.attributes(child)
+
+    async def forget(self, inode_list: Sequence[tuple[InodeT, int]]) -> None:
+        for inode, nlookup in inode_list:
+            remaining = self._lookups.get(inode, 0) - nlookup
+            if remaining > 0:
+                self._lookups[inode] = remaining
+                continue
+            self._lookups.pop(inode, None)
+            self.tree.forget(inode)
+
+    async def getattr(
+        self, inode: InodeT, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        return self.attributes(self._node(inode))
+
+    async def readlink(self, inode: InodeT, ctx: pyfuse3.RequestContext) -> bytes:
+        node = self._node(inode)
+        if not isinstance(node, LinkNode):
+            raise FUSEError(errno.EINVAL)
+        return os.fsencode(node.target)
+
+    # Directories
+
+    async def opendir(self, inode: InodeT, ctx: pyfuse3.RequestContext) -> FileHandleT:
+        directory = self._directory(inode)
+        with self._reporting("listing", directory):
+            entries = await self.tree.entries(directory)
+        handle = next(self._handles)
+        # The listing is fixed for the life of the handle, so readdir
+        # offsets stay valid even if the directory is refreshed meanwhile.
+        # It keeps the loader's order: media versions lowest first.
+        self._listings[handle] = entries
+        return FileHandleT(handle)
+
+    async def readdir(
+        self, fh: FileHandleT, start_id: int, token: pyfuse3.ReaddirToken
+    ) -> None:
+        entries = self._listings[fh]
+        for position in range(start_id, len(entries)):
+            node = entries[position]
+            name = os.fsencode(node.name)
+            if not pyfuse3.readdir_reply(
+                token, name, self.attributes(node), position + 1
+            ):
+                break
+            self._remember(node)
+
+    async def releasedir(self, fh: FileHandleT) -> None:
+        self._listings.pop(fh, None)
+
+    # Files
+
+    async def open(
+        self, inode: InodeT, flags: int, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.FileInfo:
+        node = self._node(inode)
+        if flags & _WRITE_FLAGS:
+            raise FUSEError(errno.EROFS)
+        if isinstance(node, DirectoryNode):
+            raise FUSEError(errno.EISDIR)
+        handle = next(self._handles)
+        if isinstance(node, TextNode):
+            self._texts[handle] = node.content
+            return pyfuse3.FileInfo(fh=FileHandleT(handle), keep_cache=True)
+        if isinstance(node, RemoteNode):
+            if node.content is None:
+                with self._reporting("fetching", node):
+                    node.content = await self.tree.catalogue.fetch(node.url)
+                await trio.to_thread.run_sync(self._invalidate_attributes, node.inode)
+            self._texts[handle] = node.content
+            return pyfuse3.FileInfo(fh=FileHandleT(handle), keep_cache=True)
+        if not isinstance(node, MediaNode):
+            raise FUSEError(errno.EINVAL)
+        assert node.variant is not None
+        with self._reporting("opening", node):
+            stream = await self.tree.streams.open(node.id_media, node.variant.key)
+        self._streams[handle] = (node, stream)
+        if not node.size_exact or node.size != stream.size:
+            node.size = stream.size
+            node.size_exact = True
+            # The kernel may hold the estimate; make it ask again.
+            await trio.to_thread.run_sync(self._invalidate_attributes, node.inode)
+        return pyfuse3.FileInfo(fh=FileHandleT(handle), keep_cache=True)
+
+    async def read(self, fh: FileHandleT, off: int, size: int) -> bytes:
+        text = self._texts.get(fh)
+        if text is not None:
+            return text[off : off + size]
+        node, stream = self._streams[fh]
+        with trio.CancelScope() as scope:
+            self._read_scopes.add(scope)
+            try:
+                with self._reporting(f"reading {size} bytes at {off} of", node):
+                    return await stream.read(off, size)
+            finally:
+                self._read_scopes.discard(scope)
+        self.failed_requests += 1
+        log.error("reading %s failed: the mount is stopping", self.tree.path_of(node))
+        raise FUSEError(errno.EIO)
+
+    async def release(self, fh: FileHandleT) -> None:
+        self._texts.pop(fh, None)
+        entry = self._streams.pop(fh, None)
+        if entry is not None:
+            await entry[1].close()
+
+    @property
+    def open_files(self) -> int:
+        """Files open now: media streams and small files."""
+        return len(self._streams) + len(self._texts)
+
+    @property
+    def reads_waiting(self) -> int:
+        """Media reads running now, most of them waiting on the network."""
+        return len(self._read_scopes)
+
+    def cancel_reads(self) -> None:
+        """Make every read that is waiting fail with EIO, for shutdown."""
+        for scope in list(self._read_scopes):
+            scope.cancel()
+
+    # The rest
+
+    async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
+        data = pyfuse3.StatvfsData()
+        data.f_bsize = BLOCK_SIZE
+        data.f_frsize = BLOCK_SIZE
+        data.f_files = len(self.tree.nodes)
+        data.f_namemax = 255
+        return data
+
+    async def getxattr(
+        self, inode: InodeT, name: bytes, ctx: pyfuse3.RequestContext
+    ) -> bytes:
+        node = self._node(inode)
+        values = self._xattrs(node)
+        key = os.fsdecode(name)
+        if key not in values:
+            raise FUSEError(pyfuse3.ENOATTR)
+        return values[key].encode()
+
+    async def listxattr(
+        self, inode: InodeT, ctx: pyfuse3.RequestContext
+    ) -> Sequence[bytes]:
+        return [os.fsencode(name) for name in self._xattrs(self._node(inode))]
+
+    def _xattrs(self, node: Node) -> dict[str, str]:
+        values = {XATTR_PREFIX + key: value for key, value in node.xattrs.items()}
+        if isinstance(node, MediaNode):
+            values[XATTR_PREFIX + "size_exact"] = "1" if node.size_exact else "0"
+        return values

@@ -1,0 +1,190 @@
+"""HLS engine: one open file, its reads, read-ahead and pins.
+
+A `Stream` maps a read at a byte offset to parts by bisection over the
+cumulative part sizes, fetches the part that covers the offset first, and
+then has its `Source` prefetch the next parts as deep as its read
+pattern allows. A seek cancels the stream's prefetches; so does `close`.
+
+A read that lands in the middle of a part that is not in memory, not in the
+disk cache and not being fetched requests only the rest of
+that part with a Range request, so a seek need not wait for the whole part.
+
+The parts a stream is reading or prefetching are pinned in the disk cache.
+
+Concurrency: a stream's state changes in the trio thread; reads of one
+stream may run concurrently (the kernel sends several), and each read
+computes its positions before its first ``await``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import trio
+
+from toutvfs.errors import StreamError
+from toutvfs.hls.parts import PartChanged
+from toutvfs.hls.readahead import ReadaheadSettings, ReadPattern
+from toutvfs.hls.source import Source
+
+log = logging.getLogger(__name__)
+
+
+class Stream:
+    """An open media file of exact size.
+
+    Attributes:
+        size: the exact file size in bytes.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        settings: ReadaheadSettings,
+        release: Callable[[Source], None],
+    ) -> None:
+        self._source = source
+        self._release = release
+        self._pattern = ReadPattern(settings)
+        self._wanted: set[int] = set()
+        self._reading: set[int] = set()
+        self._tail: tuple[int, int, bytes] | None = None
+        self._current: int | None = None
+        self._ranges_ignored = False
+        self._closed = False
+        self.size = source.layout.total
+
+    @property
+    def seeks(self) -> int:
+        """Number of reads that were not sequential."""
+        return self._pattern.seeks
+
+    async def read(self, offset: int, size: int) -> bytes:
+        """Return *size* bytes from *offset*, fewer only at the end of the file.
+
+        Raises:
+            SegmentError: a part could not be fetched or decrypted.
+            StreamError: the stream is closed.
+            ValueError: *offset* or *size* is negative.
+        """
+        if self._closed:
+            raise StreamError(f"{self._source.name}: read on a closed stream")
+        if offset < 0 or size < 0:
+            raise ValueError(f"invalid read of {size} bytes at offset {offset}")
+        end = min(offset + size, self.size)
+        if offset >= end:
+            return b""
+
+        layout = self._source.layout
+        now = trio.current_time()
+        if self._pattern.observe(offset, end, now):
+            self._drop_wants()
+        first = layout.locate(offset)
+        last = layout.locate(end - 1)
+        positions = range(first, last + 1)
+        self._pin(positions)
+        try:
+            chunks = []
+            for position in positions:
+                start = layout.starts[position]
+                low = max(offset, start) - start
+                high = min(end, layout.starts[position + 1]) - start
+                chunks.append(await self._slice(position, low, high))
+        finally:
+            self._unpin(positions)
+        if not self._closed:
+            self._schedule(last, now)
+        return b"".join(chunks)
+
+    async def _slice(self, position: int, low: int, high: int) -> bytes:
+        """Return plaintext bytes *low* to *high* of the part at *position*."""
+        source = self._source
+        data = source.buffered(position)
+        if data is not None:
+            return data[low:high]
+
+        tail = self._tail
+        if tail is not None and tail[0] == position and tail[1] <= low:
+            return tail[2][low - tail[1] : high - tail[1]]
+
+        if (
+            low >= self._pattern.settings.range_fetch_offset
+            and not self._ranges_ignored
+            and not source.is_pending(position)
+            and not await source.in_cache(position)
+        ):
+            try:
+                start, rest = await source.get_tail(position, low)
+            except PartChanged:
+                log.info("%s: the server ignores Range requests", source.name)
+                self._ranges_ignored = True
+            else:
+                self._tail = (position, start, rest)
+                return rest[low - start : high - start]
+
+        data = await source.get(position)
+        return data[low:high]
+
+    def _schedule(self, last: int, now: float) -> None:
+        """Prefetch the parts after *last* to the depth of the read pattern."""
+        source = self._source
+        layout = source.layout
+        count = len(layout.sizes)
+        if self._current != last:
+            if self._current is not None:
+                source.pins[self._current] -= 1
+            source.pins[last] += 1
+            self._current = last
+        if last > 0:
+            source.shared.pool.demote(source.pool_key(last - 1))
+        if self._tail is not None and self._tail[0] < last:
+            self._tail = None
+
+        for position in [p for p in self._wanted if p <= last]:
+            self._wanted.discard(position)
+            source.unwant(position)
+            source.pins[position] -= 1
+
+        mean_size = layout.total / max(count, 1)
+        depth = self._pattern.depth(mean_size, now)
+        for position in range(last + 1, min(count, last + 1 + depth)):
+            if position in self._wanted:
+                continue
+            if source.buffered(position) is None and not source.is_pending(position):
+                if not source.shared.pool.has_room(layout.sizes[position]):
+                    break
+            self._wanted.add(position)
+            source.pins[position] += 1
+            source.want(position)
+        for position in [p for p in self._wanted if p >= last + 1 + depth]:
+            self._wanted.discard(position)
+            source.unwant(position)
+            source.pins[position] -= 1
+
+    def _drop_wants(self) -> None:
+        """Withdraw every prefetch of this stream."""
+        for position in self._wanted:
+            self._source.unwant(position)
+            self._source.pins[position] -= 1
+        self._wanted.clear()
+        self._tail = None
+
+    def _pin(self, positions: range) -> None:
+        for position in positions:
+            self._source.pins[position] += 1
+
+    def _unpin(self, positions: range) -> None:
+        for position in positions:
+            self._source.pins[position] -= 1
+
+    async def close(self) -> None:
+        """Cancel this stream's prefetches and release its source."""
+        if self._closed:
+            return
+        self._closed = True
+        self._drop_wants()
+        if self._current is not None:
+            self._source.pins[self._current] -= 1
+            self._current = None
+        self._release(self._source)
