@@ -56,7 +56,7 @@ def is_retryable_status(status: int) -> bool:
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks to wait, or None.
+    """Return the wait in seconds that a ``Retry-After`` header requests, or None.
 
     The header is either a number of seconds or an HTTP date. A date in the
     past gives 0; an unreadable value gives None.

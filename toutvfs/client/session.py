@@ -104,7 +104,7 @@ class Session:
         params: Mapping[str, str],
         parser: Callable[[Any], T],
         *,
-        what: str,
+        resource: str,
         id_media: str = "",
         headers: Mapping[str, str] | None = None,
         accept: frozenset[int] = frozenset({200, 404}),
@@ -116,7 +116,7 @@ class Session:
         unexpected shape is not served again from the store.
 
         Raises:
-            NotFound: HTTP 404 (when *accept* contains 404), naming *what*.
+            NotFound: HTTP 404 (when *accept* contains 404), naming *resource*.
         """
         store = self.store if cacheable else None
         key = ResultStore.key(url, params)
@@ -129,7 +129,7 @@ class Session:
         )
         if response.status == 404:
             raise NotFound(
-                f"{what} not found (HTTP 404 from {endpoint})", id_media=id_media
+                f"{resource} not found (HTTP 404 from {endpoint})", id_media=id_media
             )
         result = parser(response.data)
         if store is not None:
@@ -145,7 +145,7 @@ class Session:
         self,
         version: str,
         path: str,
-        what: str,
+        resource: str,
         parser: Callable[[Any, str], T],
         **params: str,
     ) -> T:
@@ -156,7 +156,7 @@ class Session:
             url,
             self._catalogue_params(**params),
             lambda data: parser(data, path),
-            what=what,
+            resource=resource,
         )
 
     # -- catalogue --------------------------------------------------------
@@ -248,7 +248,7 @@ class Session:
                     pageSize=str(self.config.page_size),
                 ),
                 lambda data: parse.parse_index(data, endpoint),
-                what="show index",
+                resource="show index",
                 accept=frozenset({200}),
             )
 
@@ -318,7 +318,7 @@ class Session:
             url,
             params,
             parse_meta,
-            what=f"media {id_media}",
+            resource=f"media {id_media}",
             id_media=id_media,
         )
 
@@ -337,7 +337,7 @@ class Session:
             url,
             {"device": config.device},
             lambda data: parse.parse_profile(data, config.profile_path),
-            what="subscriber profile",
+            resource="subscriber profile",
             headers={"Authorization": f"Bearer {token}"},
             accept=frozenset({200}),
             cacheable=False,
