@@ -360,3 +360,19 @@ async def test_validate_401_twice_gives_up(service):
     assert "401 again" in str(info.value)
     assert service.paths[VALIDATION] == 2
     assert len(service.tokens_issued) == 2
+
+
+async def test_search_falls_back_to_v1(session, service):
+    service.fail_next(
+        "/ott/catalog/v2/toutv/search", json_response({"message": "gone"}, 426)
+    )
+    cards = await session.search("brigade")
+    # The scripted v1 index ignores the term and lists every show entry.
+    assert [card.slug for card in cards] == [
+        "la-maison-des-marees",
+        "brigade-nord",
+        "classiques",
+        "le-phare",
+    ]
+    v1 = [r for r in service.requests if r.url.path == "/ott/catalog/v1/toutv/search"]
+    assert {r.url.params["term"] for r in v1} == {"brigade"}

@@ -199,16 +199,43 @@ class Session:
         return CategoryPage(slug=slug, title=title, lineups=merged)
 
     async def search(self, term: str) -> tuple[Card, ...]:
-        """Return the cards that search v2 finds for *term* (its first page)."""
-        cards, _ = await self._catalogue(
+        """Return the cards that search v2 finds for *term* (its first page).
+
+        When search v2 returns 404, 410 or 426, the v1 index searched with
+        *term* stands in, and its show entries become cards.
+        """
+        try:
+            cards, _ = await self._catalogue(
+                self.config.search_version,
+                "search",
+                f"search {term!r}",
+                parse.parse_search,
+                term=term,
+                pageSize=str(self.config.page_size),
+            )
+            return cards
+        except UnexpectedHttpStatusCode as exc:
+            if exc.status_code not in INDEX_GONE_STATUSES:
+                raise
+            status = exc.status_code
+        except NotFound:
+            status = 404
+        log.warning(
+            "search %s returned HTTP %d, so searching the %s index",
             self.config.search_version,
-            "search",
-            f"search {term!r}",
-            parse.parse_search,
-            term=term,
-            pageSize=str(self.config.page_size),
+            status,
+            self.config.search_index_version,
         )
-        return cards
+        entries = await self._index_pages(term)
+        return tuple(
+            Card(
+                title=entry.title,
+                slug=entry.slug,
+                type=entry.type,
+                image_url=entry.image_url,
+            )
+            for entry in entries
+        )
 
     async def show_index(self) -> tuple[IndexEntry, ...]:
         """Return every show of the catalogue, each slug once.
@@ -234,6 +261,10 @@ class Session:
         return await self._index_from_categories()
 
     async def _index_from_search(self) -> tuple[IndexEntry, ...]:
+        return await self._index_pages("*")
+
+    async def _index_pages(self, term: str) -> tuple[IndexEntry, ...]:
+        """Return the show entries of every page of the v1 index for *term*."""
         version = self.config.search_index_version
         url = self.config.catalogue_url(version, "search")
         endpoint = f"search {version}"
@@ -243,7 +274,7 @@ class Session:
                 endpoint,
                 url,
                 self._catalogue_params(
-                    term="*",
+                    term=term,
                     pageNumber=str(number),
                     pageSize=str(self.config.page_size),
                 ),
