@@ -269,10 +269,12 @@ def test_signed_url_lifetime():
     from toutvfs.client.validation import SIGNED_URL_MARGIN, signed_url_lifetime
 
     url = "https://cdn.test/m.m3u8?hdnea=st=100~exp=200~acl=*~hmac=ab"
-    assert signed_url_lifetime(url, now=100.0, limit=120.0) == 100 - SIGNED_URL_MARGIN
-    assert signed_url_lifetime(url, now=150.0, limit=20.0) == 20.0
+    margin = SIGNED_URL_MARGIN
+    assert signed_url_lifetime(url, now=100.0, limit=120.0) == 100 - margin
+    assert signed_url_lifetime(url, now=150.0, limit=20.0) == 20.0 - margin
     assert signed_url_lifetime(url, now=500.0, limit=120.0) == 0.0
-    assert signed_url_lifetime("https://cdn.test/m.m3u8", now=0, limit=120.0) == 120.0
+    plain = "https://cdn.test/m.m3u8"
+    assert signed_url_lifetime(plain, now=0, limit=120.0) == 120.0 - margin
 
 
 async def test_signed_url_cached_until_expiry(service):
