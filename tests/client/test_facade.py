@@ -101,7 +101,6 @@ def test_search_show_summaries(service, cache_dir):
     assert [show.url for show in shows] == [
         "la-maison-des-marees",
         "brigade-nord",
-        "classiques",
         "le-phare",
     ]
     assert shows[0].searchable_text == "la maison des marées"

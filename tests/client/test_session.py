@@ -66,7 +66,6 @@ async def test_show_index_from_v1(session, service):
     assert [entry.slug for entry in entries] == [
         "la-maison-des-marees",
         "brigade-nord",
-        "classiques",
         "le-phare",
     ]
     assert service.paths["/ott/catalog/v1/toutv/search"] == 2
@@ -373,7 +372,6 @@ async def test_search_falls_back_to_v1(session, service):
     assert [card.slug for card in cards] == [
         "la-maison-des-marees",
         "brigade-nord",
-        "classiques",
         "le-phare",
     ]
     v1 = [r for r in service.requests if r.url.path == "/ott/catalog/v1/toutv/search"]
