@@ -247,3 +247,14 @@ def test_release_twice(tmp_path):
     cache.release()
     cache.release()
     assert not cache.locked
+
+
+def test_no_home_falls_back_to_working_directory(tmp_path, monkeypatch):
+    def no_home(name):
+        raise KeyError("HOME")
+
+    monkeypatch.setattr(cache_module.platformdirs, "user_cache_dir", no_home)
+    assert candidate_directories({}, cwd=tmp_path) == [tmp_path / ".toutv3-cache"]
+    cache = UserCache.open(USER, env={}, cwd=tmp_path)
+    assert cache.path.parent == tmp_path / ".toutv3-cache"
+    cache.release()

@@ -101,7 +101,6 @@ def test_search_show_summaries(service, cache_dir):
     assert [show.url for show in shows] == [
         "la-maison-des-marees",
         "brigade-nord",
-        "classiques",
         "le-phare",
     ]
     assert shows[0].searchable_text == "la maison des marées"
@@ -185,3 +184,18 @@ def test_no_cache_flag(service, cache_dir):
     with make_client(service, no_cache=True) as client:
         client.get_show(payloads.SHOW_SLUG)
     assert not cache_dir.exists()
+
+
+def test_collected_client_saves_cache(service, cache_dir):
+    import gc
+
+    client = make_client(service)
+    client.get_show(payloads.SHOW_SLUG)
+    del client
+    gc.collect()
+    files = sorted(path.suffix for path in cache_dir.iterdir())
+    assert files == [".json", ".lock"]
+    with make_client(service) as again:
+        before = len(service.requests)
+        again.get_show(payloads.SHOW_SLUG)
+        assert len(service.requests) == before

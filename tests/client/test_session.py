@@ -66,7 +66,6 @@ async def test_show_index_from_v1(session, service):
     assert [entry.slug for entry in entries] == [
         "la-maison-des-marees",
         "brigade-nord",
-        "classiques",
         "le-phare",
     ]
     assert service.paths["/ott/catalog/v1/toutv/search"] == 2
@@ -269,10 +268,12 @@ def test_signed_url_lifetime():
     from toutvfs.client.validation import SIGNED_URL_MARGIN, signed_url_lifetime
 
     url = "https://cdn.test/m.m3u8?hdnea=st=100~exp=200~acl=*~hmac=ab"
-    assert signed_url_lifetime(url, now=100.0, limit=120.0) == 100 - SIGNED_URL_MARGIN
-    assert signed_url_lifetime(url, now=150.0, limit=20.0) == 20.0
+    margin = SIGNED_URL_MARGIN
+    assert signed_url_lifetime(url, now=100.0, limit=120.0) == 100 - margin
+    assert signed_url_lifetime(url, now=150.0, limit=20.0) == 20.0 - margin
     assert signed_url_lifetime(url, now=500.0, limit=120.0) == 0.0
-    assert signed_url_lifetime("https://cdn.test/m.m3u8", now=0, limit=120.0) == 120.0
+    plain = "https://cdn.test/m.m3u8"
+    assert signed_url_lifetime(plain, now=0, limit=120.0) == 120.0 - margin
 
 
 async def test_signed_url_cached_until_expiry(service):
@@ -360,3 +361,18 @@ async def test_validate_401_twice_gives_up(service):
     assert "401 again" in str(info.value)
     assert service.paths[VALIDATION] == 2
     assert len(service.tokens_issued) == 2
+
+
+async def test_search_falls_back_to_v1(session, service):
+    service.fail_next(
+        "/ott/catalog/v2/toutv/search", json_response({"message": "gone"}, 426)
+    )
+    cards = await session.search("brigade")
+    # The scripted v1 index ignores the term and lists every show entry.
+    assert [card.slug for card in cards] == [
+        "la-maison-des-marees",
+        "brigade-nord",
+        "le-phare",
+    ]
+    v1 = [r for r in service.requests if r.url.path == "/ott/catalog/v1/toutv/search"]
+    assert {r.url.params["term"] for r in v1} == {"brigade"}

@@ -15,7 +15,7 @@ A refresh token is exchanged for new tokens with one POST to
 ``oauth2/v2.0/token`` (``grant_type=refresh_token``), the OAuth 2.0
 refresh grant of RFC 6749 section 6.
 
-The flow scrapes web pages, so the service can break it at any time; a token
+The flow scrapes web pages, so the service can break it at any time. A token
 from a browser session (`toutvfs.client.tokens.BearerToken`) does not depend
 on it.
 """
@@ -51,7 +51,7 @@ class Tokens:
 
     Attributes:
         access_token: the bearer token of media calls.
-        lifetime: seconds it is valid for, when the service says so.
+        lifetime: seconds it is valid for, when the service sends it.
         refresh_token: a token for `LoginFlow.refresh`, or None.
     """
 
@@ -89,7 +89,7 @@ class LoginFlow:
         Raises:
             InvalidCredentials: the service rejected the user or password; the
                 message is the service's, never the password.
-            ApiChanged: a page or answer of the flow has an unexpected shape.
+            ApiChanged: a page or response of the flow has an unexpected shape.
         """
         config = self.config
         cookies = httpx.Cookies()

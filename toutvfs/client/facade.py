@@ -39,15 +39,34 @@ REQUEST_TIMEOUT = 30.0
 
 
 class _Runtime:
-    """The loop, HTTP client and session of one `Client`, closed together."""
+    """The loop, HTTP client, session and cache of one `Client`, closed together.
 
-    def __init__(self) -> None:
+    It is separate from `Client` so that a finalizer can close it without
+    keeping the client alive.
+    """
+
+    def __init__(self, cache: UserCache) -> None:
         self.loop = LoopThread()
+        self.cache = cache
         self.http: httpx.AsyncClient | None = None
         self.session: Session | None = None
         self.engine: Engine | None = None
 
+    async def _release_cache(self) -> None:
+        # Runs in the loop thread, so no session coroutine changes the store
+        # while the cache saves it.
+        self.cache.release()
+        if self.session is not None:
+            self.session.store = None
+
+    def release_cache(self) -> None:
+        if self.loop.running:
+            self.loop.run(self._release_cache)
+        else:
+            self.cache.release()
+
     def close(self) -> None:
+        self.release_cache()
         if self.loop.running and self.http is not None:
             self.loop.run(self.http.aclose)
         self.loop.close()
@@ -87,8 +106,8 @@ class Client:
             auth = PasswordLogin(user, password or "") if user else Anonymous()
         self._auth = auth
         self._user = auth.user
-        self._cache = UserCache() if no_cache else UserCache.open(self._user)
-        self._runtime = _Runtime()
+        cache = UserCache() if no_cache else UserCache.open(self._user)
+        self._runtime = _Runtime(cache)
         self._finalizer = weakref.finalize(self, self._runtime.close)
         self._policy = policy
         self._transport = transport
@@ -109,7 +128,7 @@ class Client:
             runtime.http,
             self._auth,
             policy=self._policy,
-            store=self._cache.store,
+            store=runtime.cache.store,
         )
         # pytoutv logged in when the client was made, so a wrong password
         # fails here and not at the first playback.
@@ -170,14 +189,13 @@ class Client:
 
         Calling it twice is allowed.
         """
-        self._cache.release()
-        session = self._runtime.session
-        if session is not None:
-            session.store = None
+        self._runtime.release_cache()
 
     def close(self) -> None:
-        """Release the cache and stop the background loop."""
-        self.release_cache()
+        """Release the cache and stop the background loop.
+
+        A client that is garbage-collected without `close` is closed then.
+        """
         self._finalizer()
 
     def __enter__(self) -> Client:

@@ -40,8 +40,10 @@ _BROWSE_URL_PREFIX = "categorie/"
 # contentType of a show page: "Season" is a series, "Standalone" a film.
 _CONTENT_TYPES: dict[str, ContentType] = {"season": "series", "standalone": "film"}
 
-# Search v1 index types that stand for a show (the others are episodes).
-INDEX_SHOW_TYPES = frozenset({"show", "season", "collection"})
+# Search v1 index types that stand for a show. "Media" is an episode. A
+# "Collection" is taken to be a browse collection, which is a category page;
+# no source shows one with a show page.
+INDEX_SHOW_TYPES = frozenset({"show", "season"})
 
 
 def category_slug(url: str) -> str:
@@ -142,7 +144,7 @@ def parse_category(
 
 
 def parse_index(data: Any, endpoint: str) -> tuple[tuple[IndexEntry, ...], int]:
-    """Parse one page of the search v1 index, keeping shows and dropping media.
+    """Parse one page of the search v1 index, keeping shows only.
 
     The v1 index names its list ``result``, in the singular.
     """

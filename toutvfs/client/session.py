@@ -104,7 +104,7 @@ class Session:
         params: Mapping[str, str],
         parser: Callable[[Any], T],
         *,
-        what: str,
+        resource: str,
         id_media: str = "",
         headers: Mapping[str, str] | None = None,
         accept: frozenset[int] = frozenset({200, 404}),
@@ -116,7 +116,7 @@ class Session:
         unexpected shape is not served again from the store.
 
         Raises:
-            NotFound: HTTP 404 (when *accept* contains 404), naming *what*.
+            NotFound: HTTP 404 (when *accept* contains 404), naming *resource*.
         """
         store = self.store if cacheable else None
         key = ResultStore.key(url, params)
@@ -129,7 +129,7 @@ class Session:
         )
         if response.status == 404:
             raise NotFound(
-                f"{what} not found (HTTP 404 from {endpoint})", id_media=id_media
+                f"{resource} not found (HTTP 404 from {endpoint})", id_media=id_media
             )
         result = parser(response.data)
         if store is not None:
@@ -145,7 +145,7 @@ class Session:
         self,
         version: str,
         path: str,
-        what: str,
+        resource: str,
         parser: Callable[[Any, str], T],
         **params: str,
     ) -> T:
@@ -156,7 +156,7 @@ class Session:
             url,
             self._catalogue_params(**params),
             lambda data: parser(data, path),
-            what=what,
+            resource=resource,
         )
 
     # -- catalogue --------------------------------------------------------
@@ -199,16 +199,43 @@ class Session:
         return CategoryPage(slug=slug, title=title, lineups=merged)
 
     async def search(self, term: str) -> tuple[Card, ...]:
-        """Return the cards that search v2 finds for *term* (its first page)."""
-        cards, _ = await self._catalogue(
+        """Return the cards that search v2 finds for *term* (its first page).
+
+        When search v2 returns 404, 410 or 426, the v1 index searched with
+        *term* stands in, and its show entries become cards.
+        """
+        try:
+            cards, _ = await self._catalogue(
+                self.config.search_version,
+                "search",
+                f"search {term!r}",
+                parse.parse_search,
+                term=term,
+                pageSize=str(self.config.page_size),
+            )
+            return cards
+        except UnexpectedHttpStatusCode as exc:
+            if exc.status_code not in INDEX_GONE_STATUSES:
+                raise
+            status = exc.status_code
+        except NotFound:
+            status = 404
+        log.warning(
+            "search %s returned HTTP %d, so searching the %s index",
             self.config.search_version,
-            "search",
-            f"search {term!r}",
-            parse.parse_search,
-            term=term,
-            pageSize=str(self.config.page_size),
+            status,
+            self.config.search_index_version,
         )
-        return cards
+        entries = await self._index_pages(term)
+        return tuple(
+            Card(
+                title=entry.title,
+                slug=entry.slug,
+                type=entry.type,
+                image_url=entry.image_url,
+            )
+            for entry in entries
+        )
 
     async def show_index(self) -> tuple[IndexEntry, ...]:
         """Return every show of the catalogue, each slug once.
@@ -234,6 +261,10 @@ class Session:
         return await self._index_from_categories()
 
     async def _index_from_search(self) -> tuple[IndexEntry, ...]:
+        return await self._index_pages("*")
+
+    async def _index_pages(self, term: str) -> tuple[IndexEntry, ...]:
+        """Return the show entries of every page of the v1 index for *term*."""
         version = self.config.search_index_version
         url = self.config.catalogue_url(version, "search")
         endpoint = f"search {version}"
@@ -243,12 +274,12 @@ class Session:
                 endpoint,
                 url,
                 self._catalogue_params(
-                    term="*",
+                    term=term,
                     pageNumber=str(number),
                     pageSize=str(self.config.page_size),
                 ),
                 lambda data: parse.parse_index(data, endpoint),
-                what="show index",
+                resource="show index",
                 accept=frozenset({200}),
             )
 
@@ -319,7 +350,7 @@ class Session:
             url,
             params,
             parse_meta,
-            what=f"media {id_media}",
+            resource=f"media {id_media}",
             id_media=id_media,
         )
 
@@ -338,7 +369,7 @@ class Session:
             url,
             {"device": config.device},
             lambda data: parse.parse_profile(data, config.profile_path),
-            what="subscriber profile",
+            resource="subscriber profile",
             headers={"Authorization": f"Bearer {token}"},
             accept=frozenset({200}),
             cacheable=False,

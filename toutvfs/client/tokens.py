@@ -1,7 +1,7 @@
 """Client layer: token sources, which define how the client authenticates.
 
 A token source returns the bearer token of media calls, or None for an
-anonymous client. `Session` asks for it before each media call, and calls
+anonymous client. `Session` requests it before each media call, and calls
 `invalidate` after a 401 so that the next call logs in again.
 
 - `Anonymous`: no account, for the catalogue alone.

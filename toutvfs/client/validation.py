@@ -104,10 +104,12 @@ def master_url(validation: Validation, id_media: str) -> str:
 
 
 def signed_url_lifetime(url: str, now: float, limit: float) -> float:
-    """Return how many seconds the signed *url* may be reused, at most *limit*.
+    """Return how many seconds the signed *url* may be handed out again.
 
-    The expiry comes from an ``hdnea``, ``hdnts`` or ``token`` query value of
-    the form ``exp=<epoch seconds>``; a URL without one gets *limit*.
+    The URL is valid until the expiry in an ``hdnea``, ``hdnts`` or ``token``
+    query value of the form ``exp=<epoch seconds>``, or for *limit* seconds
+    when that is sooner or there is no such value. `SIGNED_URL_MARGIN` comes
+    off either way.
     """
     lifetime = limit
     for name, value in parse_qsl(urlsplit(url).query):
@@ -115,5 +117,5 @@ def signed_url_lifetime(url: str, now: float, limit: float) -> float:
             continue
         match = _TOKEN_EXPIRY.search(value)
         if match is not None:
-            lifetime = min(lifetime, float(match.group(1)) - now - SIGNED_URL_MARGIN)
-    return max(lifetime, 0.0)
+            lifetime = min(lifetime, float(match.group(1)) - now)
+    return max(lifetime - SIGNED_URL_MARGIN, 0.0)
