@@ -112,29 +112,32 @@ def check_mountpoint(path: str) -> str:
     """
     absolute = os.path.abspath(path)
     try:
-        os.stat(absolute)
+        # A listing, not a stat: the kernel may answer a stat of a dead
+        # mount's root from its attribute cache, but not a listing.
+        entries = os.listdir(absolute)
     except FileNotFoundError:
         raise MountpointError(
             f"mountpoint {absolute} does not exist; create it with mkdir -p {absolute}",
             usage=True,
         ) from None
+    except NotADirectoryError:
+        raise MountpointError(
+            f"mountpoint {absolute} is not a directory", usage=True
+        ) from None
     except OSError as exc:
         if exc.errno != errno.ENOTCONN:
             raise MountpointError(f"cannot use {absolute}: {exc.strerror}") from None
         clean_stale_mount(absolute)
-    if not os.path.isdir(absolute):
-        raise MountpointError(f"mountpoint {absolute} is not a directory", usage=True)
-    entry = mount_entry(absolute)
-    if entry is not None and entry.fstype in ("fuse.toutvfs", "fuse"):
-        if entry.fstype == "fuse.toutvfs" or entry.source == "toutvfs":
-            raise MountpointError(
-                f"{absolute} is already mounted by toutvfs; unmount it with "
-                f"`fusermount3 -u {absolute}` first"
-            )
-    try:
         entries = os.listdir(absolute)
-    except OSError as exc:
-        raise MountpointError(f"cannot list {absolute}: {exc.strerror}") from None
+    entry = mount_entry(absolute)
+    if entry is not None and (
+        entry.fstype == "fuse.toutvfs"
+        or (entry.fstype == "fuse" and entry.source == "toutvfs")
+    ):
+        raise MountpointError(
+            f"{absolute} is already mounted by toutvfs; unmount it with "
+            f"`fusermount3 -u {absolute}` first"
+        )
     if entries:
         raise MountpointError(
             f"mountpoint {absolute} is not empty ({len(entries)} entries); "
@@ -155,7 +158,6 @@ def clean_stale_mount(mountpoint: str) -> None:
     Raises:
         MountpointError: the mount could not be cleaned.
     """
-    log.warning("%s is a stale mount (its daemon died); unmounting it", mountpoint)
     try:
         result = subprocess.run(
             [FUSERMOUNT, "-u", mountpoint],
@@ -175,7 +177,11 @@ def clean_stale_mount(mountpoint: str) -> None:
             f"{mountpoint} is a stale mount still in use ({detail[0]}); close the "
             f"programs using it, then run `{FUSERMOUNT} -u -z {mountpoint}`"
         )
-    log.info("unmounted the stale mount at %s", mountpoint)
+    # Logging is not set up yet in the command that checks the mountpoint.
+    print(
+        f"toutvfs: unmounted the stale mount at {mountpoint} (its daemon had died)",
+        file=sys.stderr,
+    )
 
 
 class InstanceLock:

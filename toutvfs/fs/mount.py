@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 # Seconds between a stop signal and cancelling the handlers still running.
 STOP_GRACE = 2.0
 
+# Seconds allowed, after a stop signal, for failed reads to send their
+# replies before the main loop ends, and the poll interval while waiting.
+REPLY_GRACE = 0.5
+REPLY_POLL = 0.01
+
 # Exit status of a process stopped by a second signal.
 EXIT_FORCED = 130
 
@@ -142,15 +147,25 @@ async def _probe(mountpoint: str, on_ready: Callable[[], None] | None) -> None:
         log.error("the mount did not answer within %.0f s", READY_PROBE_TIMEOUT)
         pyfuse3.terminate()
         return
-    log.debug("the mount answers (root inode %d)", status.st_ino)
+    log.info("the mount answers (root inode %d)", status.st_ino)
     if on_ready is not None:
         on_ready()
 
 
-def _stop(operations: Operations, signum: int) -> None:
+async def _stop(operations: Operations, signum: int) -> None:
+    """Fail the waiting reads, let their replies go out, then end the loop.
+
+    Ending the main loop first would cancel the handlers before they reply,
+    and the kernel would then fail those reads with ECONNABORTED at unmount
+    instead of the EIO they report.
+    """
     log.info("received %s, unmounting", signal.Signals(signum).name)
-    pyfuse3.terminate()
     operations.cancel_reads()
+    with trio.move_on_after(REPLY_GRACE):
+        # Operations offers a count of reads, not an event, so poll it.
+        while operations.reads_waiting:  # noqa: ASYNC110
+            await trio.sleep(REPLY_POLL)
+    pyfuse3.terminate()
 
 
 async def _stop_on_signal(
@@ -158,10 +173,10 @@ async def _stop_on_signal(
 ) -> None:
     with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         if startup.received is not None:
-            _stop(operations, startup.received)
+            await _stop(operations, startup.received)
         else:
             async for signum in signals:
-                _stop(operations, signum)
+                await _stop(operations, signum)
                 break
         with trio.move_on_after(STOP_GRACE):
             async for signum in signals:

@@ -112,6 +112,8 @@ class Operations(pyfuse3.Operations):
         self._read_scopes: set[trio.CancelScope] = set()
         # Requests answered with an errno because of a domain or unexpected error.
         self.failed_requests = 0
+        # Set by cancel_reads; media reads then fail at once.
+        self.stopping = False
 
     # Helpers
 
@@ -292,6 +294,8 @@ class Operations(pyfuse3.Operations):
             return text[off : off + size]
         node, stream = self._streams[fh]
         with trio.CancelScope() as scope:
+            if self.stopping:
+                scope.cancel()
             self._read_scopes.add(scope)
             try:
                 with self._reporting(f"reading {size} bytes at {off} of", node):
@@ -319,7 +323,11 @@ class Operations(pyfuse3.Operations):
         return len(self._read_scopes)
 
     def cancel_reads(self) -> None:
-        """Make every read that is waiting fail with EIO, for shutdown."""
+        """Make every read that is waiting, and every later one, fail with EIO.
+
+        For shutdown: the kernel may retry a failed readahead as a new read.
+        """
+        self.stopping = True
         for scope in list(self._read_scopes):
             scope.cancel()
 
