@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +65,49 @@ def test_ls_unsorted_counts_every_entry(large: Mount) -> None:
     listed = [line for line in result.stdout.splitlines() if line not in (".", "..")]
     assert len(listed) == SHOWS
     assert len(set(listed)) == SHOWS
+
+
+@pytest.fixture(scope="module")
+def catalogue_5000(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    path = tmp_path_factory.mktemp("large5000") / "catalogue.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "toutvfs.emulator.largegen",
+            "--shows",
+            "5000",
+            "--episodes",
+            "100000",
+            "-o",
+            str(path),
+        ],
+        check=True,
+        timeout=300,
+    )
+    with Emulator(catalogue=path) as emulator:
+        yield emulator
+
+
+def test_large_catalogue_lists_every_show(
+    catalogue_5000: Emulator, tmp_path: Path
+) -> None:
+    mount = start_mount(
+        tmp_path / "mnt",
+        tmp_path / "toutvfs.log",
+        "--emulator",
+        catalogue_5000.base_url,
+    )
+    try:
+        before = len(catalogue_5000.request_log)
+        names = os.listdir(mount.path / "shows")
+        cold = catalogue_5000.request_log[before:]
+        assert len(names) == 5000
+        assert len(set(names)) == 5000
+        assert {record.endpoint for record in cold} == {"search-index"}
+        assert all(record.status == 200 for record in cold)
+        before = len(catalogue_5000.request_log)
+        assert len(os.listdir(mount.path / "shows")) == 5000
+        assert len(catalogue_5000.request_log) == before
+    finally:
+        assert mount.stop() == 0, mount.log()
