@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toutvfs.client.facade import Client
-from toutvfs.errors import DownloadError, NoSpaceLeft, UnsupportedMedia
+from toutvfs.errors import DownloadError, NetworkTimeout, NoSpaceLeft, UnsupportedMedia
 
 from . import fakehls
 from .conftest import FAST_RETRIES
@@ -131,3 +131,39 @@ def test_download_chunk_size_must_be_positive(client):
     version = episode(client).media_versions[0]
     with pytest.raises(ValueError, match="chunk_size"):
         list(version.create_download().iter_download("/dev/null", chunk_size=0))
+
+
+class FlakyStream:
+    """A stream whose reads fail *failures* times before returning zeros."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.reads = 0
+
+    async def read(self, offset: int, size: int) -> bytes:
+        self.reads += 1
+        if self.reads <= self.failures:
+            raise NetworkTimeout("segment timed out", url="http://cdn.test/s.ts")
+        return bytes(size)
+
+
+def test_part_retried_after_engine_gives_up(client, monkeypatch):
+    from toutvfs.client import download as download_module
+
+    monkeypatch.setattr(download_module, "PART_RETRY_DELAY", 0.0)
+    download = episode(client).media_versions[0].create_download()
+    stream = FlakyStream(failures=2)
+    data = download._fetch_part(stream, (0, 10, 30), 1)
+    assert data == bytes(20)
+    assert stream.reads == 3
+
+
+def test_part_fails_after_attempts(client, monkeypatch):
+    from toutvfs.client import download as download_module
+
+    monkeypatch.setattr(download_module, "PART_RETRY_DELAY", 0.0)
+    download = episode(client).media_versions[0].create_download()
+    stream = FlakyStream(failures=10)
+    with pytest.raises(DownloadError, match="part 1 of media 720001 failed after 3"):
+        download._fetch_part(stream, (0, 10, 30), 1)
+    assert stream.reads == download_module.PART_ATTEMPTS
