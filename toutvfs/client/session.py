@@ -201,8 +201,8 @@ class Session:
     async def search(self, term: str) -> tuple[Card, ...]:
         """Return the cards that search v2 finds for *term* (its first page).
 
-        When search v2 returns 404, 410 or 426, the v1 index searched with
-        *term* stands in, and its show entries become cards.
+        When search v2 returns 404, 410 or 426, the client searches the v1
+        index for *term* instead, and its show entries become cards.
         """
         try:
             cards, _ = await self._catalogue(
