@@ -296,9 +296,10 @@ def _metas(root: Node) -> dict[str, str]:
     return metas
 
 
-def _absolute(url: str) -> str:
-    # Caption URLs are protocol-relative ("//host/path.vtt").
-    return "https:" + url if url.startswith("//") else url
+def _absolute(url: str, scheme: str) -> str:
+    # Caption URLs are protocol-relative ("//host/path.vtt"): they take the
+    # scheme of the API that returned them.
+    return f"{scheme}:{url}" if url.startswith("//") else url
 
 
 def meta_error(data: Any, endpoint: str) -> tuple[int | None, str] | None:
@@ -309,7 +310,9 @@ def meta_error(data: Any, endpoint: str) -> tuple[int | None, str] | None:
     return error.opt_integer("errorCode"), error.opt_text("text") or "unknown error"
 
 
-def parse_meta(data: Any, endpoint: str, id_media: str) -> MediaMeta:
+def parse_meta(
+    data: Any, endpoint: str, id_media: str, scheme: str = "https"
+) -> MediaMeta:
     """Parse media metadata in either the object or the list form of ``Metas``.
 
     DRM signals, best first: when ``availableTechs`` is present, only the lack
@@ -343,7 +346,7 @@ def parse_meta(data: Any, endpoint: str, id_media: str) -> MediaMeta:
         id_media=metas.get("idMedia") or id_media,
         techs=techs,
         drm_signals=tuple(signals),
-        caption_url=_absolute(caption) if caption else None,
+        caption_url=_absolute(caption, scheme) if caption else None,
         metas=metas,
     )
 

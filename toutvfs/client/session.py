@@ -342,7 +342,8 @@ class Session:
                 code, text = error
                 error_class = validation.refusal_class(code or 0, text)
                 raise error_class(text, error_code=code, id_media=id_media)
-            return parse.parse_meta(data, config.meta_path, id_media)
+            scheme = config.api_base.split(":", 1)[0]
+            return parse.parse_meta(data, config.meta_path, id_media, scheme)
 
         return await self._fetch(
             config.meta_path,
