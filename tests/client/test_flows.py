@@ -231,11 +231,18 @@ def test_facade_cache_warm_sends_nothing(emulator, config, tmp_path, monkeypatch
 def test_listing_benchmark_small():
     from .benchmark_listing import run
 
-    cold, warm, uncached = run(shows=250, page_size=100)
-    assert (cold.shows, warm.shows, uncached.shows) == (250, 250, 250)
+    cold, warm, uncached, categories = run(shows=250, page_size=100)
+    assert (cold.shows, warm.shows, uncached.shows, categories.shows) == (
+        250,
+        250,
+        250,
+        250,
+    )
     assert cold.requests == 3
     assert warm.requests == 0
     assert uncached.requests == 3
+    # The refused index page, the browse page and 3 category pages.
+    assert categories.requests == 5
 
 
 async def test_index_falls_back_when_retired(emulator, config):
