@@ -285,3 +285,61 @@ def test_closed_client_rejects_calls(config, tmp_path, monkeypatch):
     client.close()
     with pytest.raises(RuntimeError, match="closed"):
         client.get_show(HERITIERS)
+
+
+@pytest.fixture(scope="module")
+def lab_client(emulator, tmp_path_factory):
+    cache_dir = tmp_path_factory.mktemp("lab-cache")
+    config = Config.for_emulator(emulator.base_url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOUTV3_CACHE_DIR", str(cache_dir))
+        with Client(USER, PASSWORD, config=config) as client:
+            yield client
+
+
+def lab_episode(client: Client, id_media: int):
+    show = client.get_show("laboratoire-hls")
+    for season in show.season_lineups:
+        for item in season.items:
+            if item.id_media == str(id_media):
+                return item
+    raise AssertionError(f"no media {id_media} in laboratoire-hls")
+
+
+@pytest.mark.parametrize(
+    "id_media",
+    [
+        pytest.param(990001, id="ffmpeg-aes"),
+        pytest.param(990002, id="implicit-iv"),
+        pytest.param(990003, id="explicit-iv"),
+        pytest.param(990004, id="key-rotation"),
+        pytest.param(990005, id="clear"),
+        pytest.param(990006, id="none-after-key"),
+    ],
+)
+def test_download_ts_modes_exact_bytes(emulator, lab_client, tmp_path, id_media):
+    item = lab_episode(lab_client, id_media)
+    version = item.media_versions[0]
+    target = tmp_path / "episode.ts"
+    progress = list(version.create_download().iter_download(target, chunk_size=65536))
+    episode = emulator.catalogue.episodes[id_media]
+    media = emulator.media_set(episode.profile).variants[0]
+    clear = media.segments["clear"]
+    expected = b"".join(
+        (media.directory / "clear" / segment.name).read_bytes() for segment in clear
+    )
+    written = target.read_bytes()
+    assert len(written) == len(expected)
+    assert written == expected
+    assert progress[-1].dl_segments == len(clear)
+    assert progress[-1].total_segments == len(clear)
+
+
+def test_download_sample_aes_is_drm(lab_client, tmp_path):
+    # The master playlist is clear; the engine finds SAMPLE-AES in the media
+    # playlist when the download opens the stream, before any file exists.
+    version = lab_episode(lab_client, 990007).media_versions[0]
+    with pytest.raises(UnsupportedMedia) as info:
+        list(version.create_download().iter_download(tmp_path / "x.ts"))
+    assert info.value.signal == "SAMPLE-AES"
+    assert not (tmp_path / "x.ts").exists()
