@@ -343,3 +343,34 @@ def test_download_sample_aes_is_drm(lab_client, tmp_path):
         list(version.create_download().iter_download(tmp_path / "x.ts"))
     assert info.value.signal == "SAMPLE-AES"
     assert not (tmp_path / "x.ts").exists()
+
+
+def test_download_fmp4_with_init_section(emulator, lab_client, tmp_path):
+    version = lab_episode(lab_client, 990008).media_versions[0]
+    target = tmp_path / "episode.mp4"
+    progress = list(version.create_download().iter_download(target, chunk_size=65536))
+    episode = emulator.catalogue.episodes[990008]
+    media = emulator.media_set(episode.profile).variants[0]
+    directory = media.directory / "fmp4"
+    segments = media.segments["fmp4"]
+    expected = (directory / "init.mp4").read_bytes() + b"".join(
+        (directory / segment.name).read_bytes() for segment in segments
+    )
+    assert target.read_bytes() == expected
+    # The init section is one more part.
+    assert progress[-1].total_segments == len(segments) + 1
+
+
+def test_download_byte_ranges(emulator, lab_client, tmp_path):
+    version = lab_episode(lab_client, 990009).media_versions[0]
+    target = tmp_path / "episode.ts"
+    list(version.create_download().iter_download(target, chunk_size=65536))
+    episode = emulator.catalogue.episodes[990009]
+    media = emulator.media_set(episode.profile).variants[0]
+    expected = b""
+    for segment in media.segments["single"]:
+        assert segment.byterange is not None
+        length, offset = segment.byterange
+        body = (media.directory / "single" / segment.name).read_bytes()
+        expected += body[offset : offset + length]
+    assert target.read_bytes() == expected
