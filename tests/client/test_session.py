@@ -376,3 +376,23 @@ async def test_search_falls_back_to_v1(session, service):
     ]
     v1 = [r for r in service.requests if r.url.path == "/ott/catalog/v1/toutv/search"]
     assert {r.url.params["term"] for r in v1} == {"brigade"}
+
+
+async def test_signed_url_kept_in_memory_without_store(service):
+    clock = [service.now]
+    signed = f"http://service.test/m.m3u8?hdnea=exp={int(service.now) + 60}~hmac=x"
+    service.validation["720001"] = payloads.validation_ok(signed)
+    async with service.client() as http:
+        auth = PasswordLogin(DEMO_USER, DEMO_PASSWORD, clock=lambda: clock[0])
+        session = Session(
+            service.config, http, auth, policy=FAST_RETRIES, clock=lambda: clock[0]
+        )
+        assert session.store is None
+        assert await session.validate("720001") == signed
+        sent = len(service.requests)
+        assert await session.validate("720001") == signed
+        assert len(service.requests) == sent
+        clock[0] += 50
+        assert await session.validate("720001") == signed
+    assert service.paths[VALIDATION] == 2
+    assert service.paths[META] == 2

@@ -87,6 +87,9 @@ class Session:
         self.requester = Requester(http, policy, per_host_limit=per_host_limit)
         self.login_flow = LoginFlow(config, self.requester)
         self.store = store
+        # Validated master URLs, kept in memory until their signed expiry even
+        # without a store, because the HLS engine resolves again on each open.
+        self._signed = ResultStore(config.signed_url_ttl, clock=clock)
         self._clock = clock
         self._claims: tuple[str, str, float] | None = None
 
@@ -426,8 +429,8 @@ class Session:
         params = {"appCode": config.app_code, "idMedia": id_media}
         params.update(config.validation_params)
         store_key = ResultStore.key(url, params)
-        if self.store is not None:
-            cached = self.store.get(store_key)
+        for store in (self._signed, self.store):
+            cached = store.get(store_key) if store is not None else None
             if isinstance(cached, str):
                 return cached
         meta = await self.meta(id_media)
@@ -455,11 +458,12 @@ class Session:
             )
         answer = parse.parse_validation(response.data, config.validation_path)
         master = validation.master_url(answer, id_media)
-        if self.store is not None:
-            lifetime = validation.signed_url_lifetime(
-                master, self._clock(), config.signed_url_ttl
-            )
-            self.store.put(store_key, master, ttl=lifetime)
+        lifetime = validation.signed_url_lifetime(
+            master, self._clock(), config.signed_url_ttl
+        )
+        for store in (self._signed, self.store):
+            if store is not None:
+                store.put(store_key, master, ttl=lifetime)
         return master
 
     async def _request_validation(
