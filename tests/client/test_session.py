@@ -396,3 +396,12 @@ async def test_signed_url_kept_in_memory_without_store(service):
         assert await session.validate("720001") == signed
     assert service.paths[VALIDATION] == 2
     assert service.paths[META] == 2
+
+
+async def test_fresh_validation_skips_memory(service):
+    async with service.client() as http:
+        session = login_session(service, http)
+        first = await session.validate("720001")
+        again = await session.validate("720001", fresh=True)
+    assert again == first
+    assert service.paths[VALIDATION] == 2

@@ -409,12 +409,15 @@ class Session:
             headers["x-claims-token"] = claims
         return headers
 
-    async def validate(self, id_media: str) -> str:
+    async def validate(self, id_media: str, *, fresh: bool = False) -> str:
         """Return the HLS master playlist URL of *id_media*, signed and short-lived.
 
-        The metadata is read first, so that a media with no clear HLS tech is
-        reported as DRM without a validation request. A 401 with a renewable
-        token source leads to one new login and one retry.
+        A URL validated earlier is returned again until shortly before its
+        signed expiry, unless *fresh* is true, for a caller whose CDN
+        rejected that URL. Otherwise the metadata is read first, so that a
+        media with no clear HLS tech is reported as DRM without a validation
+        request. A 401 with a renewable token source leads to one new login
+        and one retry.
 
         Raises:
             GeoBlocked, PremiumOnly, LoginRequired, NotFound: the service
@@ -430,7 +433,7 @@ class Session:
         params.update(config.validation_params)
         store_key = ResultStore.key(url, params)
         for store in (self._signed, self.store):
-            cached = store.get(store_key) if store is not None else None
+            cached = store.get(store_key) if store is not None and not fresh else None
             if isinstance(cached, str):
                 return cached
         meta = await self.meta(id_media)
