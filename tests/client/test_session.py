@@ -395,7 +395,18 @@ async def test_signed_url_kept_in_memory_without_store(service):
         clock[0] += 50
         assert await session.validate("720001") == signed
     assert service.paths[VALIDATION] == 2
-    assert service.paths[META] == 2
+    # The metadata is kept in memory for a minute, so 50 s later it is reused.
+    assert service.paths[META] == 1
+
+
+async def test_meta_then_validate_reads_meta_once(service):
+    async with service.client() as http:
+        session = login_session(service, http)
+        meta = await session.meta("720001")
+        url = await session.validate("720001")
+    assert meta.clear_hls() is not None
+    assert "/hls/720001/" in url
+    assert service.paths[META] == 1
 
 
 async def test_fresh_validation_skips_memory(service):
