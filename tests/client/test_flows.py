@@ -196,13 +196,15 @@ async def test_no_secret_in_logs(emulator, config, caplog):
             session = Session(config, http, auth)
             master = await session.validate("910001")
             token = auth._token
+            refresh = auth._refresh_token
             claims = session._claims
     finally:
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
     assert token is not None
+    assert refresh is not None
     assert claims is not None
-    secrets = [PASSWORD, token, claims[1], master.split("?", 1)[1]]
+    secrets = [PASSWORD, token, refresh, claims[1], master.split("?", 1)[1]]
     # The demo password is part of the demo user name, which may be logged.
     messages = [
         record.getMessage().replace(USER, "<user>") for record in caplog.records
