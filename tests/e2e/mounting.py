@@ -57,8 +57,14 @@ class Mount:
 
 
 def start_mount(mountpoint: Path, log_path: Path, *args: str) -> Mount:
-    """Start ``toutvfs ARGS MOUNTPOINT`` and wait until the mount answers."""
+    """Start ``toutvfs ARGS MOUNTPOINT`` and wait until the mount answers.
+
+    The mount gets an empty cache directory of its own beside *log_path*,
+    unless *args* name one, so no test reads what another one cached.
+    """
     mountpoint.mkdir(exist_ok=True)
+    if "--cache-dir" not in args and "--no-cache" not in args:
+        args = ("--cache-dir", str(log_path.with_suffix(".cache")), *args)
     log_file = log_path.open("wb")
     env = dict(os.environ, TOUTVFS_PASSWORD="demo")
     process = subprocess.Popen(

@@ -181,7 +181,9 @@ def test_demo_script_mounts_and_ctrl_c_unmounts(tmp_path: Path) -> None:
     log_path = tmp_path / "demo.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [str(script), str(mountpoint)], stdout=log_file, stderr=subprocess.STDOUT
+            [str(script), str(mountpoint), "--cache-dir", str(tmp_path / "cache")],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_for(lambda: os.path.ismount(mountpoint), MOUNT_TIMEOUT, "the demo")
