@@ -1,0 +1,1 @@
+"""Client tests: the tests of the client layer, run against the emulator and mocks."""

@@ -7,7 +7,9 @@ emulator on loopback, and lists every show through the synchronous facade
 
 - cold: an anonymous client with an empty disk cache;
 - warm: a second client of the same user, which loads that cache from disk;
-- no cache: a client with ``no_cache=True``, for the time without the cache.
+- no cache: a client with ``no_cache=True``, for the time without the cache;
+- category pages: no cache, with the v1 index answering 426, so the client
+  lists the category pages of every format instead.
 
 It prints a Markdown table of wall time and the requests the emulator saw.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from toutvfs.client.facade import Client
 from toutvfs.config import Config
-from toutvfs.emulator import Catalogue, Emulator
+from toutvfs.emulator import Catalogue, Emulator, Fault
 from toutvfs.emulator.model import Episode, Season, Section, Show
 
 
@@ -82,7 +85,7 @@ def list_shows(
 
 
 def run(shows: int, page_size: int) -> list[Run]:
-    """Return the cold, warm and no-cache runs over *shows* shows."""
+    """Return the cold, warm, no-cache and category-page runs over *shows* shows."""
     with (
         tempfile.TemporaryDirectory() as scratch,
         Emulator(large_catalogue(shows)) as emulator,
@@ -91,11 +94,16 @@ def run(shows: int, page_size: int) -> list[Run]:
             page_size=page_size
         )
         cache_dir = Path(scratch) / "cache"
-        return [
+        runs = [
             list_shows(emulator, config, "cold", cache_dir, no_cache=False),
             list_shows(emulator, config, "warm", cache_dir, no_cache=False),
             list_shows(emulator, config, "no cache", cache_dir, no_cache=True),
         ]
+        emulator.faults.append(Fault("status", endpoint="search-index", status=426))
+        runs.append(
+            list_shows(emulator, config, "category pages", cache_dir, no_cache=True)
+        )
+        return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         "--page-size", type=int, default=100, help="entries per page of the index"
     )
     args = parser.parse_args(argv)
+    # The category-page run logs the client's fallback warning on purpose.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     runs = run(args.shows, args.page_size)
     print(f"{args.shows} shows, page size {args.page_size}\n")
     print("| run | shows listed | seconds | requests |")

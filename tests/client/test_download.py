@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toutvfs.client.facade import Client
-from toutvfs.errors import DownloadError, NoSpaceLeft, UnsupportedMedia
+from toutvfs.errors import DownloadError, NetworkTimeout, NoSpaceLeft, UnsupportedMedia
 
 from . import fakehls
 from .conftest import FAST_RETRIES
@@ -65,21 +65,22 @@ def test_download_exact_bytes(client, tmp_path):
     assert len(progress) == 1 + 5 + 8 + 4
 
 
-def test_download_resumes_after_whole_parts(client, service, tmp_path):
+def test_download_resumes_after_whole_parts(client, tmp_path):
     version = episode(client).media_versions[1]
     expected = fakehls.plaintext(1500000)
     first = fakehls.SEGMENT_SIZES[0]
     target = tmp_path / "partial.ts"
-    # The first part whole, plus 100 bytes of the second, which are dropped.
-    target.write_bytes(expected[: first + 100])
+    # A first part of zeros, which resuming keeps as it is, plus 100 bytes of
+    # the second part, which it drops.
+    target.write_bytes(bytes(first) + expected[first : first + 100])
     progress = list(version.create_download().iter_download(target))
-    assert target.read_bytes() == expected
+    written = target.read_bytes()
+    assert written[:first] == bytes(first)
+    assert written[first:] == expected[first:]
     assert progress[0].dl_segments == 1
     assert progress[0].dl_bytes == first
-    full_fetches = [
-        r for r in segment_requests(service, 1500000, 0) if "Range" not in r.headers
-    ]
-    assert full_fetches == []
+    # The start, then 2 chunks of 4096 bytes for part 1 and 1 for part 2.
+    assert len(progress) == 4
 
 
 def test_download_complete_file_is_kept(client, service, tmp_path):
@@ -131,3 +132,39 @@ def test_download_chunk_size_must_be_positive(client):
     version = episode(client).media_versions[0]
     with pytest.raises(ValueError, match="chunk_size"):
         list(version.create_download().iter_download("/dev/null", chunk_size=0))
+
+
+class FlakyStream:
+    """A stream whose reads fail *failures* times before returning zeros."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.reads = 0
+
+    async def read(self, offset: int, size: int) -> bytes:
+        self.reads += 1
+        if self.reads <= self.failures:
+            raise NetworkTimeout("segment timed out", url="http://cdn.test/s.ts")
+        return bytes(size)
+
+
+def test_part_retried_after_engine_gives_up(client, monkeypatch):
+    from toutvfs.client import download as download_module
+
+    monkeypatch.setattr(download_module, "PART_RETRY_DELAY", 0.0)
+    download = episode(client).media_versions[0].create_download()
+    stream = FlakyStream(failures=2)
+    data = download._fetch_part(stream, (0, 10, 30), 1)
+    assert data == bytes(20)
+    assert stream.reads == 3
+
+
+def test_part_fails_after_attempts(client, monkeypatch):
+    from toutvfs.client import download as download_module
+
+    monkeypatch.setattr(download_module, "PART_RETRY_DELAY", 0.0)
+    download = episode(client).media_versions[0].create_download()
+    stream = FlakyStream(failures=10)
+    with pytest.raises(DownloadError, match="part 1 of media 720001 failed after 3"):
+        download._fetch_part(stream, (0, 10, 30), 1)
+    assert stream.reads == download_module.PART_ATTEMPTS

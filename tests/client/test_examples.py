@@ -36,7 +36,7 @@ def run_example(emulator: Emulator, tmp_path: Path, name: str, *args: str) -> st
         os.environ,
         TOUTVFS_EMULATOR_URL=emulator.base_url,
         TOUTV3_CACHE_DIR=str(tmp_path / "cache"),
-        TOUTVFS_CONFIG=str(tmp_path / "no-config.toml"),
+        TOUTVFS_SERVICE_CONFIG=str(tmp_path / "no-service.toml"),
     )
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name), USER, PASSWORD, *args],

@@ -196,13 +196,15 @@ async def test_no_secret_in_logs(emulator, config, caplog):
             session = Session(config, http, auth)
             master = await session.validate("910001")
             token = auth._token
+            refresh = auth._refresh_token
             claims = session._claims
     finally:
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
     assert token is not None
+    assert refresh is not None
     assert claims is not None
-    secrets = [PASSWORD, token, claims[1], master.split("?", 1)[1]]
+    secrets = [PASSWORD, token, refresh, claims[1], master.split("?", 1)[1]]
     # The demo password is part of the demo user name, which may be logged.
     messages = [
         record.getMessage().replace(USER, "<user>") for record in caplog.records
@@ -231,11 +233,18 @@ def test_facade_cache_warm_sends_nothing(emulator, config, tmp_path, monkeypatch
 def test_listing_benchmark_small():
     from .benchmark_listing import run
 
-    cold, warm, uncached = run(shows=250, page_size=100)
-    assert (cold.shows, warm.shows, uncached.shows) == (250, 250, 250)
+    cold, warm, uncached, categories = run(shows=250, page_size=100)
+    assert (cold.shows, warm.shows, uncached.shows, categories.shows) == (
+        250,
+        250,
+        250,
+        250,
+    )
     assert cold.requests == 3
     assert warm.requests == 0
     assert uncached.requests == 3
+    # The refused index page, the browse page and 3 category pages.
+    assert categories.requests == 5
 
 
 async def test_index_falls_back_when_retired(emulator, config):
@@ -278,3 +287,92 @@ def test_closed_client_rejects_calls(config, tmp_path, monkeypatch):
     client.close()
     with pytest.raises(RuntimeError, match="closed"):
         client.get_show(HERITIERS)
+
+
+@pytest.fixture(scope="module")
+def lab_client(emulator, tmp_path_factory):
+    cache_dir = tmp_path_factory.mktemp("lab-cache")
+    config = Config.for_emulator(emulator.base_url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOUTV3_CACHE_DIR", str(cache_dir))
+        with Client(USER, PASSWORD, config=config) as client:
+            yield client
+
+
+def lab_episode(client: Client, id_media: int):
+    show = client.get_show("laboratoire-hls")
+    for season in show.season_lineups:
+        for item in season.items:
+            if item.id_media == str(id_media):
+                return item
+    raise AssertionError(f"no media {id_media} in laboratoire-hls")
+
+
+@pytest.mark.parametrize(
+    "id_media",
+    [
+        pytest.param(990001, id="ffmpeg-aes"),
+        pytest.param(990002, id="implicit-iv"),
+        pytest.param(990003, id="explicit-iv"),
+        pytest.param(990004, id="key-rotation"),
+        pytest.param(990005, id="clear"),
+        pytest.param(990006, id="none-after-key"),
+    ],
+)
+def test_download_ts_modes_exact_bytes(emulator, lab_client, tmp_path, id_media):
+    item = lab_episode(lab_client, id_media)
+    version = item.media_versions[0]
+    target = tmp_path / "episode.ts"
+    progress = list(version.create_download().iter_download(target, chunk_size=65536))
+    episode = emulator.catalogue.episodes[id_media]
+    media = emulator.media_set(episode.profile).variants[0]
+    clear = media.segments["clear"]
+    expected = b"".join(
+        (media.directory / "clear" / segment.name).read_bytes() for segment in clear
+    )
+    written = target.read_bytes()
+    assert len(written) == len(expected)
+    assert written == expected
+    assert progress[-1].dl_segments == len(clear)
+    assert progress[-1].total_segments == len(clear)
+
+
+def test_download_sample_aes_is_drm(lab_client, tmp_path):
+    # The master playlist is clear; the engine finds SAMPLE-AES in the media
+    # playlist when the download opens the stream, before any file exists.
+    version = lab_episode(lab_client, 990007).media_versions[0]
+    with pytest.raises(UnsupportedMedia) as info:
+        list(version.create_download().iter_download(tmp_path / "x.ts"))
+    assert info.value.signal == "SAMPLE-AES"
+    assert not (tmp_path / "x.ts").exists()
+
+
+def test_download_fmp4_with_init_section(emulator, lab_client, tmp_path):
+    version = lab_episode(lab_client, 990008).media_versions[0]
+    target = tmp_path / "episode.mp4"
+    progress = list(version.create_download().iter_download(target, chunk_size=65536))
+    episode = emulator.catalogue.episodes[990008]
+    media = emulator.media_set(episode.profile).variants[0]
+    directory = media.directory / "fmp4"
+    segments = media.segments["fmp4"]
+    expected = (directory / "init.mp4").read_bytes() + b"".join(
+        (directory / segment.name).read_bytes() for segment in segments
+    )
+    assert target.read_bytes() == expected
+    # The init section is one more part.
+    assert progress[-1].total_segments == len(segments) + 1
+
+
+def test_download_byte_ranges(emulator, lab_client, tmp_path):
+    version = lab_episode(lab_client, 990009).media_versions[0]
+    target = tmp_path / "episode.ts"
+    list(version.create_download().iter_download(target, chunk_size=65536))
+    episode = emulator.catalogue.episodes[990009]
+    media = emulator.media_set(episode.profile).variants[0]
+    expected = b""
+    for segment in media.segments["single"]:
+        assert segment.byterange is not None
+        length, offset = segment.byterange
+        body = (media.directory / "single" / segment.name).read_bytes()
+        expected += body[offset : offset + length]
+    assert target.read_bytes() == expected

@@ -376,3 +376,43 @@ async def test_search_falls_back_to_v1(session, service):
     ]
     v1 = [r for r in service.requests if r.url.path == "/ott/catalog/v1/toutv/search"]
     assert {r.url.params["term"] for r in v1} == {"brigade"}
+
+
+async def test_signed_url_kept_in_memory_without_store(service):
+    clock = [service.now]
+    signed = f"http://service.test/m.m3u8?hdnea=exp={int(service.now) + 60}~hmac=x"
+    service.validation["720001"] = payloads.validation_ok(signed)
+    async with service.client() as http:
+        auth = PasswordLogin(DEMO_USER, DEMO_PASSWORD, clock=lambda: clock[0])
+        session = Session(
+            service.config, http, auth, policy=FAST_RETRIES, clock=lambda: clock[0]
+        )
+        assert session.store is None
+        assert await session.validate("720001") == signed
+        sent = len(service.requests)
+        assert await session.validate("720001") == signed
+        assert len(service.requests) == sent
+        clock[0] += 50
+        assert await session.validate("720001") == signed
+    assert service.paths[VALIDATION] == 2
+    # The metadata is kept in memory for a minute, so 50 s later it is reused.
+    assert service.paths[META] == 1
+
+
+async def test_meta_then_validate_reads_meta_once(service):
+    async with service.client() as http:
+        session = login_session(service, http)
+        meta = await session.meta("720001")
+        url = await session.validate("720001")
+    assert meta.clear_hls() is not None
+    assert "/hls/720001/" in url
+    assert service.paths[META] == 1
+
+
+async def test_fresh_validation_skips_memory(service):
+    async with service.client() as http:
+        session = login_session(service, http)
+        first = await session.validate("720001")
+        again = await session.validate("720001", fresh=True)
+    assert again == first
+    assert service.paths[VALIDATION] == 2

@@ -13,7 +13,7 @@ def test_defaults_without_overrides(tmp_path):
 
 
 def test_file_overrides(tmp_path):
-    path = tmp_path / "config.toml"
+    path = tmp_path / "service.toml"
     path.write_text(
         'api_base = "https://api.example.test"\n'
         "page_size = 25\n"
@@ -33,7 +33,7 @@ def test_file_overrides(tmp_path):
 
 
 def test_environment_wins_over_file(tmp_path):
-    path = tmp_path / "config.toml"
+    path = tmp_path / "service.toml"
     path.write_text("page_size = 25\n", encoding="utf-8")
     env = {"TOUTVFS_PAGE_SIZE": "7", "TOUTVFS_SCOPES": '["a", "b"]'}
     config = load_config(env=env, path=path)
@@ -48,7 +48,7 @@ def test_emulator_url(tmp_path):
 
 
 def test_emulator_url_in_file_with_override(tmp_path):
-    path = tmp_path / "config.toml"
+    path = tmp_path / "service.toml"
     path.write_text(
         'emulator_url = "http://127.0.0.1:8000"\nuser_agent = "x/1"\n', encoding="utf-8"
     )
@@ -60,7 +60,7 @@ def test_emulator_url_in_file_with_override(tmp_path):
 def test_config_file_from_environment(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text("page_size = 3\n", encoding="utf-8")
-    env = {"TOUTVFS_CONFIG": str(path)}
+    env = {"TOUTVFS_SERVICE_CONFIG": str(path)}
     assert config_file(env) == path
     assert load_config(env=env).page_size == 3
 
@@ -76,7 +76,7 @@ def test_config_file_from_environment(tmp_path):
     ],
 )
 def test_invalid_file_names_key(tmp_path, text, message):
-    path = tmp_path / "config.toml"
+    path = tmp_path / "service.toml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ValueError, match=message):
         load_config(env={}, path=path)
@@ -85,3 +85,15 @@ def test_invalid_file_names_key(tmp_path, text, message):
 def test_invalid_environment_names_variable(tmp_path):
     with pytest.raises(ValueError, match="TOUTVFS_PAGE_SIZE"):
         load_config(env={"TOUTVFS_PAGE_SIZE": "x"}, path=tmp_path / "absent.toml")
+
+
+def test_default_file_is_not_the_cli_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    directory = tmp_path / "toutvfs"
+    directory.mkdir()
+    # The command line's own file, with its option names: never read here.
+    (directory / "config.toml").write_text("cache_size = 4096\n", encoding="utf-8")
+    assert config_file({}) == directory / "service.toml"
+    assert load_config(env={}) == Config()
+    (directory / "service.toml").write_text("page_size = 9\n", encoding="utf-8")
+    assert load_config(env={}).page_size == 9

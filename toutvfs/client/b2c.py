@@ -47,7 +47,7 @@ CSRF_COOKIE = "x-ms-cpim-csrf"
 
 @dataclass(frozen=True)
 class Tokens:
-    """What a login or a refresh returns.
+    """The tokens that a login or a refresh returns.
 
     Attributes:
         access_token: the bearer token of media calls.

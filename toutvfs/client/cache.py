@@ -154,7 +154,6 @@ class UserCache:
         cache.path = directory / (stem + ".json")
         cache.store = ResultStore(ttl, clock=clock)
         cache.store.load(cache._read())
-        cache.store.changed = False
         log.debug("cache %s loaded with %d entries", cache.path, len(cache.store))
         return cache
 
@@ -200,7 +199,6 @@ class UserCache:
         except (OSError, TypeError, ValueError) as exc:
             log.warning("cannot save cache %s: %s", self.path, exc)
             return False
-        self.store.changed = False
         return True
 
     def release(self) -> None:

@@ -53,10 +53,6 @@ class Node:
             return None
         return Node(value, self.endpoint, self._child_path(key))
 
-    def has(self, key: str) -> bool:
-        """Tell whether the object has a non-null *key*."""
-        return self._mapping().get(key) is not None
-
     def items(self) -> Iterator[Node]:
         """Iterate over the elements of this list."""
         if not isinstance(self.value, list):
@@ -113,13 +109,6 @@ class Node:
             except ValueError:
                 raise self._fail(key, "expected an integer") from None
         return self._typed(key, int, required=False)
-
-    def opt_flag(self, key: str) -> bool | None:
-        """Return the boolean *key*, accepting ``"true"`` and ``"false"``."""
-        child = self.opt(key)
-        if child is not None and isinstance(child.value, str):
-            return child.value.strip().lower() == "true"
-        return self._typed(key, bool, required=False)
 
     def id_string(self, key: str) -> str:
         """Return the required id *key*, given as an integer or a string."""

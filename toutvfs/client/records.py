@@ -2,8 +2,7 @@
 
 Every record is a frozen dataclass built by `toutvfs.client.parse` from one
 response of the service. Fields the service may leave out or set to null are
-``None`` here; lists are tuples so that a record never changes after it is
-built.
+``None`` here. Lists are tuples, so a record never changes after it is built.
 """
 
 from __future__ import annotations
@@ -240,7 +239,7 @@ class MediaMeta:
 
 @dataclass(frozen=True)
 class Validation:
-    """The service's answer to a validation request, before interpretation."""
+    """The service's response to a validation request, before interpretation."""
 
     url: str | None
     message: str | None

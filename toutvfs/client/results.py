@@ -32,7 +32,6 @@ class ResultStore:
         self.misses = 0
         self._clock = clock
         self._entries: dict[str, tuple[float, Any]] = {}
-        self.changed = False
 
     @staticmethod
     def key(url: str, params: Mapping[str, str]) -> str:
@@ -54,7 +53,6 @@ class ResultStore:
         if lifetime <= 0:
             return
         self._entries[key] = (self._clock() + lifetime, value)
-        self.changed = True
 
     def entries(self) -> Iterator[tuple[str, float, Any]]:
         """Iterate over the unexpired (key, expiry, value) entries."""

@@ -50,6 +50,9 @@ T = TypeVar("T")
 # Statuses of the v1 index that mean it is gone, so category pages stand in.
 INDEX_GONE_STATUSES = frozenset({404, 410, 426})
 
+# Seconds a metadata response is kept in memory without a store.
+META_MEMORY_SECONDS = 60.0
+
 # Claims tokens without a readable exp are kept this many seconds.
 CLAIMS_LIFETIME = 600.0
 
@@ -87,6 +90,11 @@ class Session:
         self.requester = Requester(http, policy, per_host_limit=per_host_limit)
         self.login_flow = LoginFlow(config, self.requester)
         self.store = store
+        # Kept in memory even without a store: validated master URLs until
+        # their signed expiry, because the HLS engine resolves again when it
+        # opens a media, and metadata for a minute, because callers read it
+        # just before validate reads it again.
+        self._memory = ResultStore(META_MEMORY_SECONDS, clock=clock)
         self._clock = clock
         self._claims: tuple[str, str, float] | None = None
 
@@ -109,18 +117,24 @@ class Session:
         headers: Mapping[str, str] | None = None,
         accept: frozenset[int] = frozenset({200, 404}),
         cacheable: bool = True,
+        in_memory: bool = False,
     ) -> T:
-        """Return ``parser(body)`` of a GET, from the store when it has the body.
+        """Return ``parser(body)`` of a GET, from a store when one has the body.
 
-        A body goes into the store only after it parsed, so a response of an
-        unexpected shape is not served again from the store.
+        The stores are the session's memory (with *in_memory*) and its
+        `store` (with *cacheable*). A body goes into them only after it
+        parsed, so a response of an unexpected shape is not served again.
 
         Raises:
             NotFound: HTTP 404 (when *accept* contains 404), naming *resource*.
         """
-        store = self.store if cacheable else None
+        stores = [
+            store
+            for store, wanted in ((self._memory, in_memory), (self.store, cacheable))
+            if store is not None and wanted
+        ]
         key = ResultStore.key(url, params)
-        if store is not None:
+        for store in stores:
             cached = store.get(key)
             if cached is not None:
                 return parser(cached)
@@ -132,7 +146,7 @@ class Session:
                 f"{resource} not found (HTTP 404 from {endpoint})", id_media=id_media
             )
         result = parser(response.data)
-        if store is not None:
+        for store in stores:
             store.put(key, response.data)
         return result
 
@@ -201,8 +215,8 @@ class Session:
     async def search(self, term: str) -> tuple[Card, ...]:
         """Return the cards that search v2 finds for *term* (its first page).
 
-        When search v2 returns 404, 410 or 426, the v1 index searched with
-        *term* stands in, and its show entries become cards.
+        When search v2 returns 404, 410 or 426, the client searches the v1
+        index for *term* instead, and its show entries become cards.
         """
         try:
             cards, _ = await self._catalogue(
@@ -352,6 +366,7 @@ class Session:
             parse_meta,
             resource=f"media {id_media}",
             id_media=id_media,
+            in_memory=True,
         )
 
     async def profile(self) -> SubscriberProfile | None:
@@ -406,12 +421,15 @@ class Session:
             headers["x-claims-token"] = claims
         return headers
 
-    async def validate(self, id_media: str) -> str:
+    async def validate(self, id_media: str, *, fresh: bool = False) -> str:
         """Return the HLS master playlist URL of *id_media*, signed and short-lived.
 
-        The metadata is read first, so that a media with no clear HLS tech is
-        reported as DRM without a validation request. A 401 with a renewable
-        token source leads to one new login and one retry.
+        A URL validated earlier is returned again until shortly before its
+        signed expiry, unless *fresh* is true, for a caller whose CDN
+        rejected that URL. Otherwise the metadata is read first, so that a
+        media with no clear HLS tech is reported as DRM without a validation
+        request. A 401 with a renewable token source leads to one new login
+        and one retry.
 
         Raises:
             GeoBlocked, PremiumOnly, LoginRequired, NotFound: the service
@@ -426,8 +444,8 @@ class Session:
         params = {"appCode": config.app_code, "idMedia": id_media}
         params.update(config.validation_params)
         store_key = ResultStore.key(url, params)
-        if self.store is not None:
-            cached = self.store.get(store_key)
+        for store in (self._memory, self.store):
+            cached = store.get(store_key) if store is not None and not fresh else None
             if isinstance(cached, str):
                 return cached
         meta = await self.meta(id_media)
@@ -455,11 +473,12 @@ class Session:
             )
         answer = parse.parse_validation(response.data, config.validation_path)
         master = validation.master_url(answer, id_media)
-        if self.store is not None:
-            lifetime = validation.signed_url_lifetime(
-                master, self._clock(), config.signed_url_ttl
-            )
-            self.store.put(store_key, master, ttl=lifetime)
+        lifetime = validation.signed_url_lifetime(
+            master, self._clock(), config.signed_url_ttl
+        )
+        for store in (self._memory, self.store):
+            if store is not None:
+                store.put(store_key, master, ttl=lifetime)
         return master
 
     async def _request_validation(

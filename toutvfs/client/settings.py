@@ -2,10 +2,11 @@
 
 Overrides come from two places, later ones winning:
 
-1. ``config.toml`` in the platformdirs user config directory of ``toutvfs``
-   (on Linux ``~/.config/toutvfs/config.toml``), or the file named by
-   ``$TOUTVFS_CONFIG``. Keys are `Config` field names, for example
-   ``api_base = "https://..."`` or ``page_size = 50``.
+1. ``service.toml`` in the platformdirs user config directory of ``toutvfs``
+   (on Linux ``~/.config/toutvfs/service.toml``), or the file named by
+   ``$TOUTVFS_SERVICE_CONFIG``. Keys are `Config` field names, for example
+   ``api_base = "https://..."`` or ``page_size = 50``. It is not the command
+   line's ``config.toml``, whose keys are command-line options.
 2. Environment variables ``TOUTVFS_<FIELD>``, such as ``TOUTVFS_API_BASE``
    or ``TOUTVFS_PAGE_SIZE``. Dict and tuple fields take JSON.
 
@@ -31,9 +32,9 @@ from toutvfs.config import Config
 log = redacted_logger(__name__)
 
 ENV_PREFIX = "TOUTVFS_"
-CONFIG_FILE_VARIABLE = "TOUTVFS_CONFIG"
+CONFIG_FILE_VARIABLE = "TOUTVFS_SERVICE_CONFIG"
 EMULATOR_KEY = "emulator_url"
-CONFIG_FILE_NAME = "config.toml"
+CONFIG_FILE_NAME = "service.toml"
 
 _FIELDS = {item.name: item for item in dataclasses.fields(Config)}
 

@@ -129,7 +129,8 @@ class BearerToken:
         self._clock = clock
         claims = jwt_claims(token)
         label = claims.get("email") or claims.get("sub")
-        self.user = str(label) if label else "bearer-token"
+        # Declared optional as in TokenSource, which mypy checks invariantly.
+        self.user: str | None = str(label) if label else "bearer-token"
 
     @classmethod
     def from_env(cls, name: str = "TOUTV_BEARER_TOKEN") -> BearerToken:
