@@ -65,6 +65,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be more than zero")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -80,6 +87,7 @@ def _versions(text: str) -> str:
 
 _positive_int.__name__ = "positive integer"
 _non_negative_float.__name__ = "number of seconds"
+_positive_float.__name__ = "positive number"
 _versions.__name__ = "versions"
 
 
@@ -154,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cache.add_argument(
         "--cache-size",
-        type=_positive_int,
+        type=_positive_float,
         default=DEFAULT_CACHE_MIB,
         metavar="MIB",
         help="maximum size of the segment cache in MiB (default: %(default)s)",
@@ -418,11 +426,11 @@ def _run_mount(
 
     settings = StreamSettings(
         cache_dir=None if args.no_cache else args.cache_dir,
-        cache_size=0 if args.no_cache else args.cache_size * 1024 * 1024,
+        cache_size=0 if args.no_cache else int(args.cache_size * 1024 * 1024),
     )
     log.info(
         "segment cache: %s",
-        "off" if args.no_cache else f"{args.cache_dir}, limit {args.cache_size} MiB",
+        "off" if args.no_cache else f"{args.cache_dir}, limit {args.cache_size:g} MiB",
     )
 
     def request(service: Config) -> MountRequest:

@@ -8,8 +8,12 @@ in flight. ``toutvfs status`` reads it.
 `Pinner` keeps media versions in the segment cache. A pinned version's
 cache entries are never evicted, and the mount keeps one stream of it open,
 so that the engine holds its playlist and layout and a later open needs no
-network. Pins are stored in ``pins.json`` in the cache directory and keep
-protecting entries after a remount; the open stream is per mount.
+network. Pins are stored in ``pins.json`` in the cache directory, and the
+open stream is per mount.
+
+NOTE: after a remount, a pin protects only the entries the new mount has
+read: the segment cache indexes the entries it finds on disk without their
+keys, and it asks `SegmentCache.is_pinned` only about keyed entries.
 
 The control socket, a Unix socket in the runtime directory named after the
 mountpoint, takes one JSON request per line: ``{"op": "pin", "inode": N}``
