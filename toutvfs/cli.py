@@ -254,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log every FUSE request (libfuse's debug output, to standard error)",
     )
+    # What mount(8) adds when it runs a mount helper: the type, and -n, -s or
+    # -v for no mtab, sloppy option parsing and verbose output. None of
+    # them changes what toutvfs does.
+    for flag in ("-n", "-s", "-v"):
+        parser.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("-t", dest="mount_type", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=__version__)
     return parser
 

@@ -32,7 +32,9 @@ IGNORED_MOUNT_OPTIONS = frozenset(
 )
 
 # Options that only the command line may give: they choose what runs.
-COMMAND_LINE_ONLY = frozenset({"config", "help", "version", "targets"})
+COMMAND_LINE_ONLY = frozenset(
+    {"config", "help", "version", "targets", "n", "s", "v", "mount_type"}
+)
 
 
 class SettingsError(Exception):

@@ -116,6 +116,7 @@ class HlsServer:
     requests: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     stalled: threading.Event = field(default_factory=threading.Event)
+    on_request: Callable[[str], None] = lambda path: None
     _server: http.server.ThreadingHTTPServer | None = None
 
     @property
@@ -131,6 +132,7 @@ class HlsServer:
 
             def send_head(self):  # type: ignore[no-untyped-def]
                 owner.requests.append(self.path)
+                owner.on_request(self.path)
                 if owner.stalled.is_set():
                     # Bounded: a stalled request waits at most 60 s.
                     owner.release.wait(timeout=60)
