@@ -154,3 +154,54 @@ def test_pins_survive_remount(
     finally:
         os.kill(status_of(mountpoint)["pid"], signal.SIGTERM)
         wait_for(lambda: not os.path.ismount(mountpoint), EXIT_TIMEOUT, "the unmount")
+
+
+def test_two_mounts_share_cache_dir(
+    home: Path, hls_server: HlsServer, tmp_path: Path
+) -> None:
+    """Two mounts reading the same files into one cache leave only intact entries."""
+    import hashlib
+    import struct
+    import threading
+
+    cache = tmp_path / "cache"
+    mounts = [tmp_path / "one", tmp_path / "two"]
+    for path in mounts:
+        path.mkdir()
+        result = toutvfs("--hls", hls_server.url, "--cache-dir", str(cache), str(path))
+        assert result.returncode == 0, result.stderr
+    try:
+        results: dict[tuple[str, str], bytes] = {}
+
+        def read(root: Path, name: str) -> None:
+            results[(root.name, name)] = (root / "master" / name).read_bytes()
+
+        threads = [
+            threading.Thread(target=read, args=(root, name))
+            for root in mounts
+            for name in ("320x180.ts", "640x360.ts")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=EXIT_TIMEOUT)
+        assert len(results) == 4
+        for name in ("320x180.ts", "640x360.ts"):
+            assert results[("one", name)] == results[("two", name)]
+    finally:
+        for path in mounts:
+            os.kill(status_of(path)["pid"], signal.SIGTERM)
+            wait_for(lambda p=path: not os.path.ismount(p), EXIT_TIMEOUT, "unmount")
+
+    entries = sorted((cache / "segments").rglob("*.part"))
+    assert len(entries) == 8
+    trailer = struct.Struct(">32sQ8s")
+    for entry in entries:
+        raw = entry.read_bytes()
+        digest, length, magic = trailer.unpack(raw[-trailer.size :])
+        data = raw[: -trailer.size]
+        assert magic == b"TVFSPRT1"
+        assert length == len(data)
+        assert hashlib.sha256(data).digest() == digest
+    leftovers = [p for p in (cache / "segments").rglob("*") if p.is_file()]
+    assert sorted(leftovers) == entries
