@@ -19,6 +19,7 @@ import getpass
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -103,14 +104,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="toutvfs",
+        usage="%(prog)s [options] [SOURCE] MOUNTPOINT\n"
+        "       %(prog)s {login,logout,status,prefetch,unpin} ...",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Mount the TOU.TV catalogue as a read-only filesystem.\n\n"
         "Other commands: toutvfs login | logout | status MOUNTPOINT | "
         "prefetch PATH... | unpin PATH... (each has --help).",
         epilog="Credentials are taken from the first of:\n"
-        + CREDENTIAL_ORDER
-        + "\n\nOptions can also be given as -o name=value and in the config "
-        "file, by their long names; the command line wins over the config file.",
+        + "\n".join(
+            textwrap.fill(line, width=79, subsequent_indent="   ")
+            for line in CREDENTIAL_ORDER.splitlines()
+        )
+        + "\n\n"
+        + textwrap.fill(
+            "Options can also be given as -o name=value and in the config file, "
+            "by their long names; the command line and -o win over the config "
+            "file.",
+            width=79,
+        ),
     )
     parser.add_argument(
         "targets",
@@ -252,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument(
         "--debug-fuse",
         action="store_true",
-        help="log every FUSE request (libfuse's debug output, to standard error)",
+        help="log every FUSE request (libfuse's debug output, which goes to "
+        "standard error, so use it with -f)",
     )
     # What mount(8) adds when it runs a mount helper: the type, and -n, -s or
     # -v for no mtab, sloppy option parsing and verbose output. None of
