@@ -6,10 +6,10 @@ form also takes the arguments that mount(8) passes to a FUSE helper
 (``toutvfs SOURCE MOUNTPOINT -o OPTIONS``), so ``mount -t fuse.toutvfs`` and
 ``/etc/fstab`` work.
 
-Exit status: 0 on success (for a mount in the background, once it answers;
-in the foreground, after a clean unmount), 1 when the mount or command
-failed, 2 for a usage error (a bad option or mountpoint), 130 after a second
-stop signal.
+Exit status: 0 on success (in the background, once the mount responds to a
+``stat``; in the foreground, after a clean unmount), 1 when the mount or
+command failed, 2 for a usage error (an invalid option or mountpoint), 130
+after a second stop signal.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--foreground",
         action="store_true",
         help="stay in the foreground and log to standard error; by default the "
-        "command returns once the mount answers and the mount runs in the "
+        "command returns once the mount responds and the mount runs in the "
         "background",
     )
     process.add_argument(

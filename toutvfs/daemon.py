@@ -4,14 +4,14 @@ Before mounting, `check_mountpoint` rejects a missing, non-directory or
 non-empty mountpoint and a mountpoint that toutvfs already serves, and
 detects a stale mount: a FUSE mount whose daemon died, on which every
 access fails with ENOTCONN. A stale mount is cleaned with ``fusermount3 -u``
-when no process holds it open; otherwise the error gives the command to run.
+unless a process still uses it, and then the error gives the command to run.
 
 `InstanceLock` is an ``flock`` on a file named after the mountpoint, held
 for the life of the daemon, so that two toutvfs processes starting on the
 same mountpoint at once cannot both mount.
 
 `daemonize` forks: the parent waits on a pipe until the child reports that
-the mount answers (exit 0) or why it failed (exit 1).
+the mount responds (exit 0) or why it failed (exit 1).
 """
 
 from __future__ import annotations
@@ -112,8 +112,8 @@ def check_mountpoint(path: str) -> str:
     """
     absolute = os.path.abspath(path)
     try:
-        # A listing, not a stat: the kernel may answer a stat of a dead
-        # mount's root from its attribute cache, but not a listing.
+        # A listing, not a stat, because the kernel may serve a stat of a
+        # dead mount's root from its attribute cache, but not a listing.
         entries = os.listdir(absolute)
     except FileNotFoundError:
         raise MountpointError(
@@ -151,8 +151,8 @@ def clean_stale_mount(mountpoint: str) -> None:
     """Unmount the dead FUSE mount at *mountpoint*, or raise with the command.
 
     ``fusermount3 -u`` (not lazy) fails with "Device or resource busy" while
-    a process still has a file or its working directory in the mount; then
-    cleaning is not safe, and the error names the lazy unmount to run once
+    a process still has a file or its working directory in the mount. Then
+    cleaning is not safe, so the error names the lazy unmount to run once
     those processes are gone.
 
     Raises:
@@ -242,7 +242,7 @@ class Readiness:
         self._descriptor = None
 
     def ready(self) -> None:
-        """Tell the parent the mount answers."""
+        """Tell the parent that the mount responds."""
         self._send(READY, "")
 
     def failed(self, message: str) -> None:

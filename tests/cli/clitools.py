@@ -207,7 +207,7 @@ class Foreground:
 
 
 def start_foreground(mountpoint: Path, log_path: Path, *args: str) -> Foreground:
-    """Start ``toutvfs -f ARGS MOUNTPOINT`` and wait until the mount answers."""
+    """Start ``toutvfs -f ARGS MOUNTPOINT`` and wait until the mount responds."""
     mountpoint.mkdir(exist_ok=True)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -220,7 +220,7 @@ def start_foreground(mountpoint: Path, log_path: Path, *args: str) -> Foreground
     def ready() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"toutvfs exited early:\n{mount.log()}")
-        return os.path.ismount(mountpoint) and "the mount answers" in mount.log()
+        return os.path.ismount(mountpoint) and "the mount responds" in mount.log()
 
     try:
         wait_for(ready, MOUNT_TIMEOUT, "the mount")

@@ -166,7 +166,7 @@ def test_default_log_file(mount: Mounter, hls_server: HlsServer, home: Path) -> 
     mount("--hls", hls_server.url, log=False)
     log = home / "state" / "toutvfs" / "log" / "toutvfs.log"
     wait_for(log.exists, EXIT_TIMEOUT, "the default log file")
-    assert "the mount answers" in log.read_text()
+    assert "the mount responds" in log.read_text()
     assert oct(log.stat().st_mode & 0o777) == "0o600"
 
 

@@ -7,7 +7,7 @@ in flight. ``toutvfs status`` reads it.
 
 `Pinner` keeps media versions in the segment cache. A pinned version's
 cache entries are never evicted, and the mount keeps one stream of it open,
-so that the engine holds its playlist and layout and a later open needs no
+so that the engine keeps its playlist and layout and a later open needs no
 network. Pins are stored in ``pins.json`` in the cache directory, and the
 open stream is per mount.
 
@@ -56,7 +56,7 @@ PINS_NAME = "pins.json"
 # Seconds between two checks of whether another mount changed the pin list.
 PIN_RELOAD_INTERVAL = 1.0
 
-# Longest request line the control socket reads, in bytes.
+# Maximum length of a request line on the control socket, in bytes.
 MAX_REQUEST = 4096
 
 
@@ -79,7 +79,7 @@ def control_socket_path(mountpoint: str) -> Path:
 
 
 class PinBackend(Protocol):
-    """What pinning needs from a backend."""
+    """The part of a backend that pinning uses."""
 
     @property
     def engine(self) -> Engine: ...
@@ -94,8 +94,9 @@ class PinStore:
 
     Mounts that share a cache directory share the file. Each change reads
     the file again and rewrites it under an ``flock``, so that one mount
-    does not drop another's pins, and `contains` rereads it when its
-    modification time has changed, at most once per `PIN_RELOAD_INTERVAL`.
+    does not drop another's pins. `contains` rereads the file when its
+    modification time has changed, checking at most once per
+    `PIN_RELOAD_INTERVAL` seconds.
     """
 
     def __init__(
@@ -235,7 +236,7 @@ class Pinner:
 
     @property
     def held(self) -> int:
-        """Pinned files that this mount holds open."""
+        """Pinned files that this mount keeps open."""
         return len(self._held)
 
     async def close(self) -> None:
@@ -246,7 +247,7 @@ class Pinner:
 
 
 async def serve_control(pinner: Pinner, path: Path, task_status: Any) -> None:
-    """Answer pin and unpin requests on the Unix socket *path* until cancelled."""
+    """Serve pin and unpin requests on the Unix socket *path* until cancelled."""
     # The instance lock is held, so a socket file here is a dead mount's.
     _remove(path)
     listener = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
@@ -306,7 +307,7 @@ async def _answer(pinner: Pinner, stream: trio.SocketStream) -> None:
 
 @dataclass
 class StatusSources:
-    """Where the numbers of the status file come from."""
+    """The sources of the numbers in the status file."""
 
     engine: Callable[[], Engine | None]
     traffic: TrafficCounters
