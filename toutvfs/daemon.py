@@ -20,6 +20,7 @@ import errno
 import fcntl
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toutvfs.fs.control import mount_id, runtime_dir
+from toutvfs.fs.mount import StartupInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +278,9 @@ def daemonize(
         status = 1
         try:
             status = run(readiness)
+        except StartupInterrupted as exc:
+            log.info("%s", exc)
+            readiness.failed(str(exc))
         except BaseException as exc:  # report anything to the parent
             log.exception("the mount failed")
             readiness.failed(f"the mount failed: {exc}")
@@ -288,8 +293,19 @@ def daemonize(
 
 
 def _wait_for_child(read_end: int, pid: int, log_hint: str) -> int:
+    """Return 0 once the child is ready, or print its failure and return 1.
+
+    A stop signal to the waiting parent (Ctrl-C at the terminal, which the
+    child in its own session does not get) is passed on to the child, and
+    the parent waits for the child to stop or unmount before re-raising.
+    """
     with os.fdopen(read_end, "rb") as stream:
-        line = stream.readline()
+        try:
+            line = stream.readline()
+        except StartupInterrupted:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+            raise
     if line.startswith(READY):
         return 0
     message = line[1:].decode(errors="replace").strip()

@@ -435,3 +435,35 @@ def test_status_counts_errors(
         assert "opening /master/320x180.ts failed" in log.read_text()
     finally:
         stop_daemon(mountpoint)
+
+
+def test_signal_to_waiting_parent(home: Path, mountpoint: Path, tmp_path: Path) -> None:
+    """Ctrl-C while the background command waits stops the child too."""
+    log = tmp_path / "toutvfs.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "toutvfs",
+            "--demo",
+            "--log-file",
+            str(log),
+            str(mountpoint),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(
+        lambda: log.exists() and "starting at" in log.read_text(),
+        MOUNT_TIMEOUT,
+        "the child to start",
+    )
+    process.send_signal(signal.SIGINT)
+    output, error = process.communicate(timeout=EXIT_TIMEOUT)
+    assert process.returncode == 1, error
+    assert error == "toutvfs: stopped by SIGINT while starting\n"
+    assert output == ""
+    assert not os.path.ismount(mountpoint)
+    text = log.read_text()
+    assert "received SIGTERM, unmounting" in text or "stopped by SIGTERM" in text
