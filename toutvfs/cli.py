@@ -413,10 +413,16 @@ def _mount_command(arguments: list[str]) -> int:
             return _run_mount(args, mountpoint, config, chosen_auth, ready, startup)
 
         if args.foreground:
-            return serve(None)
-        hint = str(log_file)
+            try:
+                return serve(None)
+            except RuntimeError as exc:
+                # pyfuse3.init raises RuntimeError, after libfuse has printed
+                # its own reason on standard error.
+                print(f"toutvfs: cannot mount {mountpoint}: {exc}", file=sys.stderr)
+                return EXIT_FAILURE
+        assert log_file is not None
         try:
-            return daemonize(serve, log_hint=hint)
+            return daemonize(serve, log_hint=str(log_file), output=log_file)
         finally:
             lock.close()
     except StartupInterrupted as exc:

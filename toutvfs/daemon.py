@@ -23,9 +23,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from toutvfs.fs.control import mount_id, runtime_dir
 from toutvfs.fs.mount import StartupInterrupted
@@ -230,8 +232,11 @@ class InstanceLock:
 class Readiness:
     """The child's end of the readiness pipe; every method is safe to repeat."""
 
-    def __init__(self, descriptor: int | None) -> None:
+    def __init__(
+        self, descriptor: int | None, before_ready: Callable[[], None] | None = None
+    ) -> None:
         self._descriptor = descriptor
+        self._before_ready = before_ready
 
     def _send(self, kind: bytes, message: str) -> None:
         if self._descriptor is None:
@@ -245,6 +250,8 @@ class Readiness:
 
     def ready(self) -> None:
         """Tell the parent that the mount responds."""
+        if self._descriptor is not None and self._before_ready is not None:
+            self._before_ready()
         self._send(READY, "")
 
     def failed(self, message: str) -> None:
@@ -252,13 +259,13 @@ class Readiness:
         self._send(FAILED, message)
 
 
-def daemonize(
-    run: Callable[[Readiness], int], *, log_hint: str, detach_output: bool = True
-) -> int:
+def daemonize(run: Callable[[Readiness], int], *, log_hint: str, output: Path) -> int:
     """Run *run* in a background child and return the parent's exit status.
 
-    The child starts a new session, and its standard streams go to
-    ``/dev/null`` (log records go where logging sends them). The parent
+    The child starts a new session with standard input on ``/dev/null``.
+    Until it is ready, its standard output and error go to a temporary file,
+    whose last line (often libfuse's own message) ends the failure message.
+    From then on they are appended to *output*, the log file. The parent
     prints the child's failure message and returns 1, or returns 0 once the
     child calls `Readiness.ready`.
     """
@@ -269,12 +276,22 @@ def daemonize(
     if pid == 0:
         os.close(read_end)
         os.setsid()
-        if detach_output:
-            null = os.open(os.devnull, os.O_RDWR)
-            for target in (0, 1, 2):
-                os.dup2(null, target)
-            os.close(null)
-        readiness = Readiness(write_end)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        early = tempfile.TemporaryFile()
+        for target in (1, 2):
+            os.dup2(early.fileno(), target)
+
+        def redirect_output() -> None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            descriptor = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            for target in (1, 2):
+                os.dup2(descriptor, target)
+            os.close(descriptor)
+
+        readiness = Readiness(write_end, before_ready=redirect_output)
         status = 1
         try:
             status = run(readiness)
@@ -283,13 +300,28 @@ def daemonize(
             readiness.failed(str(exc))
         except BaseException as exc:  # report anything to the parent
             log.exception("the mount failed")
-            readiness.failed(f"the mount failed: {exc}")
+            detail = _last_line(early)
+            suffix = f" ({detail})" if detail else ""
+            readiness.failed(f"the mount failed: {exc}{suffix}")
         finally:
             readiness.failed(f"the mount stopped before it was ready; see {log_hint}")
             logging.shutdown()
             os._exit(status)
     os.close(write_end)
     return _wait_for_child(read_end, pid, log_hint)
+
+
+def _last_line(stream: IO[bytes]) -> str:
+    """Return the last non-empty line written to *stream*, or an empty string."""
+    sys.stderr.flush()
+    stream.seek(0)
+    lines = [
+        line.strip() for line in stream.read().decode(errors="replace").splitlines()
+    ]
+    lines = [
+        line for line in lines if line and not line.startswith(("Traceback", "File "))
+    ]
+    return lines[-1] if lines else ""
 
 
 def _wait_for_child(read_end: int, pid: int, log_hint: str) -> int:

@@ -119,10 +119,25 @@ def test_background_failure_exits_1(
         mountpoint, log, "--hls", hls_server.url, "-o", "no_such_fuse_option"
     )
     assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("toutvfs: ")
+    assert result.stderr == (
+        "toutvfs: the mount failed: fuse_session_new() failed "
+        "(fuse: unknown option(s): `-o no_such_fuse_option')\n"
+    )
     assert not os.path.ismount(mountpoint)
+
+
+def test_foreground_failure_exits_1(
+    home: Path, hls_server: HlsServer, mountpoint: Path
+) -> None:
+    result = toutvfs(
+        "-f", "--hls", hls_server.url, "-o", "no_such_fuse_option", str(mountpoint)
+    )
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "fuse: unknown option(s): `-o no_such_fuse_option'\n"
+        f"toutvfs: cannot mount {mountpoint}: fuse_session_new() failed\n"
+    )
+    assert "Traceback" not in result.stderr
 
 
 def test_missing_mountpoint_exits_2(home: Path, tmp_path: Path) -> None:
