@@ -29,6 +29,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from toutvfs.hls import RetryPolicy
+
 KEY_A = "000102030405060708090a0b0c0d0e0f"
 KEY_B = "f0e0d0c0b0a090807060504030201000"
 EXPLICIT_IV = "0123456789abcdef0123456789abcdef"
@@ -283,7 +285,8 @@ class Fault:
     Attributes:
         status: the HTTP status to send instead of the file, or None.
         headers: extra headers of that response.
-        stall: wait this many seconds (or until the server stops) first.
+        stall: wait this many seconds (or until the server stops), then
+            close the connection without a response.
         reset: close the connection without an answer.
     """
 
@@ -295,6 +298,13 @@ class Fault:
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 _URI_LINE = re.compile(r'^(?!#)(\S+)$|(URI=")([^"]+)(")', re.MULTILINE)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    # The default listen backlog of 5 drops connections of a burst, and the
+    # client retries them only after a second.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 class MediaServer:
@@ -326,8 +336,7 @@ class MediaServer:
             def do_GET(self) -> None:
                 server.handle(self)
 
-        self.httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -346,9 +355,12 @@ class MediaServer:
             self.faults.clear()
         self.tokens = None
 
-    def inject(self, path: str, *faults: Fault) -> None:
+    def inject(self, path: str, count: int = 1, **fields: Any) -> None:
+        """Answer the next *count* requests of *path* with `Fault(**fields)`."""
         with self.lock:
-            self.faults.setdefault("/" + path, []).extend(faults)
+            self.faults.setdefault("/" + path, []).extend(
+                Fault(**fields) for _ in range(count)
+            )
 
     def count(self, path: str) -> int:
         with self.lock:
@@ -374,7 +386,11 @@ class MediaServer:
             fault = queue.pop(0) if queue else None
 
         if fault is not None and fault.stall:
+            # Recorded on arrival with status 0, because the client gives up
+            # before the stall ends.
+            self._record(path, byte_range, 0, query)
             self.stopping.wait(fault.stall)
+            return
         if fault is not None and fault.reset:
             self._record(path, byte_range, 0, query)
             handler.close_connection = True
@@ -503,3 +519,19 @@ def fixed(url: str) -> Callable[[], Awaitable[str]]:
 @pytest.fixture
 def resolver() -> Callable[[str], Callable[[], Awaitable[str]]]:
     return fixed
+
+
+@pytest.fixture
+def fast_policy() -> RetryPolicy:
+    """A retry policy with sub-second waits, so that fault tests end quickly."""
+    return RetryPolicy(
+        connect_timeout=1.0,
+        read_timeout=0.5,
+        request_timeout=1.5,
+        deadline=3.0,
+        attempts=6,
+        backoff_initial=0.01,
+        backoff_max=0.05,
+        retry_after_max=2.0,
+        part_deadline=4.0,
+    )

@@ -158,7 +158,7 @@ async def test_variants_sorted_with_attributes(hls_media, media_server, http_cli
     assert first.codecs == "avc1.42c00d,mp4a.40.2"
 
 
-async def test_size_costs_one_tail_request_per_part(
+async def test_size_costs_one_request_per_part(
     hls_media, media_server, http_client, tmp_path
 ):
     stream, reference = await open_case(
@@ -166,9 +166,20 @@ async def test_size_costs_one_tail_request_per_part(
     )
     segments = [f"/ts-implicit/s{7 + i}.ts" for i in range(5)]
     requests = [r for r in media_server.requests if r.path in segments]
-    assert sorted(r.path for r in requests) == sorted(segments)
-    assert {r.range for r in requests} == {"bytes=-32"}
-    assert {r.status for r in requests} == {206}
+    # The first segment is fetched whole, the others by their last 32 bytes.
+    assert [(r.range, r.status) for r in requests if r.path == segments[0]] == [
+        (None, 200)
+    ]
+    tails = [r for r in requests if r.path != segments[0]]
+    assert sorted(r.path for r in tails) == sorted(segments[1:])
+    assert {r.range for r in tails} == {"bytes=-32"}
+    assert {r.status for r in tails} == {206}
     assert media_server.count("a.key") == 1
     assert stream.size == len(reference)
+
+    # Reading the first segment costs no further request.
+    media_server.requests.clear()
+    first = (hls_media.root / "ts-implicit/s7.ts.plain").stat().st_size
+    assert await stream.read(0, first) == reference[:first]
+    assert [r.path for r in media_server.requests if r.path == segments[0]] == []
     await stream.close()

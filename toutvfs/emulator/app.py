@@ -523,7 +523,8 @@ ROUTES: tuple[Route, ...] = (
     _route("key", _CDN + r"/keys/(?P<name>[a-z0-9-]+)\.key", _key),
     _route(
         "segment",
-        _CDN + r"/v(?P<v>\d+)/(?P<layout>[a-z-]+)/(?P<name>[A-Za-z0-9_-]+\.[a-z0-9]+)",
+        _CDN
+        + r"/v(?P<v>\d+)/(?P<layout>[a-z0-9-]+)/(?P<name>[A-Za-z0-9_-]+\.[a-z0-9]+)",
         _segment,
     ),
     _route("dash", _CDN + r"/index-multi-drm\.mpd", _dash),

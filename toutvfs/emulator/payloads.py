@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from toutvfs.emulator.model import Catalogue, Episode, Season, Section, Show
 
 JsonObject = dict[str, Any]
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 20
 
@@ -32,16 +34,22 @@ def image(base: str, kind: str, name: str) -> JsonObject:
     return {"url": url, "altText": "", "size": ""}
 
 
-def paged(results: list[JsonObject], page: int, size: int) -> JsonObject:
-    """Return page *page* (from 1) of *results* as a ``Paged`` object."""
-    total = len(results)
+def paged(
+    entries: Sequence[T], page: int, size: int, render: Callable[[T], JsonObject]
+) -> JsonObject:
+    """Return page *page* (from 1) of *entries* as a ``Paged`` object.
+
+    Only the entries on the page are rendered, so paging through a large
+    catalogue costs the page size, not the catalogue size.
+    """
+    total = len(entries)
     start = (page - 1) * size
     return {
         "totalPages": max(1, math.ceil(total / size)),
         "totalRecords": total,
         "pageNumber": page,
         "pageSize": size,
-        "results": results[start : start + size],
+        "results": [render(entry) for entry in entries[start : start + size]],
     }
 
 
@@ -143,7 +151,7 @@ def category(
         "content": [
             {
                 "key": f"category-{section.slug}",
-                "items": paged([card(s, base) for s in shows], page, size),
+                "items": paged(shows, page, size, lambda show: card(show, base)),
                 "cardImageType": "card",
                 "lineupType": "grid",
             }
@@ -175,8 +183,8 @@ def search(
     catalogue: Catalogue, base: str, term: str, page: int, size: int
 ) -> JsonObject:
     """Return search v2 results: a ``Paged`` list of cards at the top level."""
-    found = [card(s, base) for s in catalogue.shows.values() if _matches(s, term)]
-    return paged(found, page, size)
+    found = [s for s in catalogue.shows.values() if _matches(s, term)]
+    return paged(found, page, size, lambda show: card(show, base))
 
 
 def search_index(
@@ -215,7 +223,7 @@ def search_index(
                         "url": episode.slug,
                     }
                 )
-    window = paged(entries, page, size)
+    window = paged(entries, page, size, lambda entry: entry)
     return {
         "totalRecords": window["totalRecords"],
         "pageNumber": page,

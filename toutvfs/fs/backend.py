@@ -149,8 +149,9 @@ class TunedBackend(Backend):
         transport = CountingTransport(self.traffic)
         async with httpx.AsyncClient(transport=transport) as http:
             async with trio.open_nursery() as nursery:
-                # Backend keeps these two in private attributes; this subclass
+                # Backend keeps these in private attributes; this subclass
                 # sets them the same way Backend.running does.
+                self._http = http
                 self._session = Session(
                     self.config,
                     http,
@@ -164,6 +165,7 @@ class TunedBackend(Backend):
                     nursery.cancel_scope.cancel()
                     self._session = None
                     self._engine = None
+                    self._http = None
 
 
 def parse_versions(text: str) -> str:

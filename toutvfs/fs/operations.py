@@ -55,6 +55,10 @@ XATTR_PREFIX = "user.toutv."
 ENTRY_TIMEOUT = 60.0
 ATTR_TIMEOUT = 60.0
 
+# Looking up this name in a directory makes the next listing of that
+# directory fetch it again; the lookup itself fails with ENOENT.
+REFRESH_NAME = ".toutvfs-refresh"
+
 # Preferred I/O size reported in st_blksize: large reads cost fewer requests.
 BLOCK_SIZE = 128 * 1024
 
@@ -190,6 +194,10 @@ class Operations(pyfuse3.Operations):
     ) -> pyfuse3.EntryAttributes:
         directory = self._directory(parent_inode)
         text = os.fsdecode(name)
+        if text == REFRESH_NAME:
+            log.info("refresh of %s requested", self.tree.path_of(directory))
+            self.tree.invalidate(directory)
+            raise FUSEError(errno.ENOENT)
         child: Node | None = None
         with self._reporting("listing", directory):
             child = await self.tree.lookup(directory, text)
@@ -203,8 +211,9 @@ class Operations(pyfuse3.Operations):
             remaining = self._lookups.get(inode, 0) - nlookup
             if remaining > 0:
                 self._lookups[inode] = remaining
-            else:
-                self._lookups.pop(inode, None)
+                continue
+            self._lookups.pop(inode, None)
+            self.tree.forget(inode)
 
     async def getattr(
         self, inode: InodeT, ctx: pyfuse3.RequestContext
@@ -226,7 +235,8 @@ class Operations(pyfuse3.Operations):
         handle = next(self._handles)
         # The listing is fixed for the life of the handle, so readdir
         # offsets stay valid even if the directory is refreshed meanwhile.
-        self._listings[handle] = sorted(entries, key=lambda node: node.name)
+        # It keeps the loader's order: media versions lowest first.
+        self._listings[handle] = entries
         return FileHandleT(handle)
 
     async def readdir(

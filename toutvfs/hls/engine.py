@@ -28,7 +28,7 @@ from toutvfs.errors import (
 )
 from toutvfs.hls.buffers import BufferPool
 from toutvfs.hls.cache import CacheKey, SegmentCache
-from toutvfs.hls.crypto import CryptoError, decrypt_part
+from toutvfs.hls.crypto import CryptoError
 from toutvfs.hls.fetch import Fetcher, RetryPolicy
 from toutvfs.hls.layout import Layout, LayoutStore, fingerprint
 from toutvfs.hls.parts import KeyRing, PartChanged, measure_part
@@ -42,10 +42,11 @@ log = logging.getLogger(__name__)
 # Bytes of decrypted parts kept in memory across all streams.
 DEFAULT_MEMORY_LIMIT = 64 * 1024 * 1024
 
-# Concurrent requests to one host; HTTP/1.1 clients commonly allow 6.
-DEFAULT_CONNECTIONS_PER_HOST = 6
+# Concurrent requests to one host, which is also the deepest useful read-ahead.
+DEFAULT_CONNECTIONS_PER_HOST = 8
 
-# Parts measured at once when a layout is computed.
+# Concurrent small requests (size probes and keys) to one host, which bounds
+# how many parts are measured at once.
 MEASURE_CONCURRENCY = 16
 
 
@@ -80,7 +81,9 @@ class Engine:
         readahead: ReadaheadSettings | None = None,
         nursery: trio.Nursery | None = None,
     ) -> None:
-        self.fetcher = Fetcher(http, policy or RetryPolicy(), connections_per_host)
+        self.fetcher = Fetcher(
+            http, policy or RetryPolicy(), connections_per_host, MEASURE_CONCURRENCY
+        )
         self.readahead = readahead or ReadaheadSettings()
         if layout_dir is None and cache_dir is not None:
             layout_dir = cache_dir / "layouts"
@@ -104,6 +107,11 @@ class Engine:
     def request_count(self) -> int:
         """Requests sent so far, retries included."""
         return self.fetcher.request_count
+
+    async def wait_idle(self) -> None:
+        """Wait until no fetch job runs, cache writes of closed streams included."""
+        while self.shared.active_jobs:
+            await self.shared.idle.wait()
 
     def _spawn(self, function: Callable[[], Awaitable[None]], name: str) -> None:
         if self._nursery is not None:
@@ -227,33 +235,37 @@ class Engine:
         served = [0] * len(parts)
         errors: list[SegmentError] = []
         positions = {id(part): position for position, part in enumerate(parts)}
-        limiter = trio.CapacityLimiter(MEASURE_CONCURRENCY)
+        # Most readers start at the beginning, so the first segment is fetched
+        # whole while the others are measured: it costs no extra round trip.
+        first_segment = next(
+            (position for position, part in enumerate(parts) if part.kind == "segment"),
+            0,
+        )
 
-        async def keep_body(part: Part, data: bytes) -> None:
-            # A server that ignores Range sent the whole part: cache it.
-            if self.cache is None:
-                return
-            plaintext = data
-            if part.encryption is not None:
-                key = await self.shared.keys.get(part.encryption.key_uri)
-                plaintext = decrypt_part(data, key, part.encryption.iv)
-            key_ = CacheKey(media_key, variant_key, digest, positions[id(part)])
-            await self.cache.put(key_, plaintext)
+        async def keep_body(part: Part, plaintext: bytes) -> None:
+            position = positions[id(part)]
+            self.shared.pool.put((media_key, variant_key, position), plaintext)
+            if self.cache is not None:
+                key = CacheKey(media_key, variant_key, digest, position)
+                await self.cache.put(key, plaintext)
 
         async def measure(position: int, part: Part) -> None:
-            async with limiter:
-                try:
-                    sizes[position], served[position] = await measure_part(
-                        part, self.fetcher, self.shared.keys, keep_body
-                    )
-                except (Error, CryptoError, PartChanged, OSError) as exc:
-                    error = SegmentError(
-                        f"{media_key}/{variant_key}: cannot measure {part.label} "
-                        f"({redact(part.uri)}): {exc}",
-                        index=part.index,
-                    )
-                    error.__cause__ = exc
-                    errors.append(error)
+            try:
+                sizes[position], served[position] = await measure_part(
+                    part,
+                    self.fetcher,
+                    self.shared.keys,
+                    keep_body,
+                    whole=position == first_segment,
+                )
+            except (Error, CryptoError, PartChanged, OSError) as exc:
+                error = SegmentError(
+                    f"{media_key}/{variant_key}: cannot measure {part.label} "
+                    f"({redact(part.uri)}): {exc}",
+                    index=part.index,
+                )
+                error.__cause__ = exc
+                errors.append(error)
 
         async with trio.open_nursery() as nursery:
             for position, part in enumerate(parts):

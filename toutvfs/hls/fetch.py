@@ -10,6 +10,7 @@ logs lose their query, which contains the signature of signed URLs.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
@@ -31,6 +32,9 @@ from toutvfs.hls.playlist import redact
 
 log = logging.getLogger(__name__)
 
+# Stands in for a limiter where a request bypasses the per-host limits.
+_UNLIMITED = contextlib.nullcontext()
+
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
@@ -49,6 +53,8 @@ class RetryPolicy:
             cap on each wait, in seconds; waits double and get a random
             jitter of up to 50%.
         retry_after_max: cap in seconds on a server's ``Retry-After``.
+        part_deadline: bound in seconds on fetching one part, its key,
+            retries and the re-signing of expired URLs included.
     """
 
     connect_timeout: float = 5.0
@@ -59,6 +65,7 @@ class RetryPolicy:
     backoff_initial: float = 0.25
     backoff_max: float = 4.0
     retry_after_max: float = 8.0
+    part_deadline: float = 28.0
 
 
 @dataclass(frozen=True)
@@ -114,30 +121,51 @@ def _is_transient(exc: HttpError) -> bool:
 class Fetcher:
     """Send GET requests through one `httpx.AsyncClient` with one retry policy.
 
+    Requests are limited per host in two classes: bulk requests (segments)
+    by *connections_per_host*, and small ones (the 32-byte probes that
+    measure sizes) by *small_per_host*. Small requests are bound by latency,
+    not bandwidth, so they get their own slots and a file's sizes come in a
+    few round trips even while segments download. Keys bypass both limits,
+    because every part of a file waits for its key and a file has few keys.
+
     Args:
         http: the client; its own timeouts are replaced by the policy's.
         policy: timeouts, retries and backoff.
-        connections_per_host: maximum concurrent requests to one host.
+        connections_per_host: maximum concurrent bulk requests to one host.
+        small_per_host: maximum concurrent small requests to one host.
     """
 
     def __init__(
-        self, http: httpx.AsyncClient, policy: RetryPolicy, connections_per_host: int
+        self,
+        http: httpx.AsyncClient,
+        policy: RetryPolicy,
+        connections_per_host: int,
+        small_per_host: int = 16,
     ) -> None:
         self.http = http
         self.policy = policy
         self.connections_per_host = connections_per_host
-        self._limiters: dict[str, trio.CapacityLimiter] = {}
+        self.small_per_host = small_per_host
+        self._limiters: dict[tuple[str, bool], trio.CapacityLimiter] = {}
         self.request_count = 0
 
-    def _limiter(self, url: str) -> trio.CapacityLimiter:
-        host = urlsplit(url).netloc
-        limiter = self._limiters.get(host)
+    def _limiter(self, url: str, small: bool) -> trio.CapacityLimiter:
+        slot = (urlsplit(url).netloc, small)
+        limiter = self._limiters.get(slot)
         if limiter is None:
-            limiter = trio.CapacityLimiter(self.connections_per_host)
-            self._limiters[host] = limiter
+            size = self.small_per_host if small else self.connections_per_host
+            limiter = trio.CapacityLimiter(size)
+            self._limiters[slot] = limiter
         return limiter
 
-    async def get(self, url: str, *, byte_range: str | None = None) -> Body:
+    async def get(
+        self,
+        url: str,
+        *,
+        byte_range: str | None = None,
+        small: bool = False,
+        limited: bool = True,
+    ) -> Body:
         """Fetch *url*, retrying transient failures.
 
         Args:
@@ -145,6 +173,9 @@ class Fetcher:
             byte_range: a ``Range`` header value such as ``"bytes=-32"``, or
                 None for the whole resource. A server may ignore it and send
                 the whole body with status 200; the caller checks `Body`.
+            small: the response is expected to be a size probe of a few
+                bytes, so the request takes a small-request slot.
+            limited: False to bypass the per-host limits, for keys.
 
         Raises:
             NetworkTimeout: no response in time, or the deadline passed.
@@ -157,7 +188,7 @@ class Fetcher:
         with trio.move_on_after(policy.deadline) as deadline_scope:
             for attempt in range(1, policy.attempts + 1):
                 try:
-                    return await self._get_once(url, byte_range)
+                    return await self._get_once(url, byte_range, small, limited)
                 except HttpError as exc:
                     if not _is_transient(exc) or attempt == policy.attempts:
                         raise
@@ -189,14 +220,17 @@ class Fetcher:
             delay = max(delay, min(exc.retry_after, policy.retry_after_max))
         return delay
 
-    async def _get_once(self, url: str, byte_range: str | None) -> Body:
+    async def _get_once(
+        self, url: str, byte_range: str | None, small: bool, limited: bool
+    ) -> Body:
         policy = self.policy
         headers = {"Range": byte_range} if byte_range else {}
         timeout = httpx.Timeout(
             policy.read_timeout, connect=policy.connect_timeout, pool=policy.deadline
         )
         shown = redact(url)
-        async with self._limiter(url):
+        limiter = self._limiter(url, small) if limited else _UNLIMITED
+        async with limiter:
             self.request_count += 1
             try:
                 with trio.fail_after(policy.request_timeout):

@@ -3,8 +3,8 @@
 Measuring a part costs one small request: a ranged GET for its last 32
 bytes, whose ``Content-Range`` gives the ciphertext length and whose two
 blocks give the padding. Clear parts with a byte range cost nothing. A
-server that ignores ``Range`` sends the whole body with status 200; the
-body is then handed to a callback so that the download is not wasted.
+server that ignores ``Range`` sends the whole body with status 200; its
+plaintext is then handed to a callback so that the download is not wasted.
 
 Errors are raised as they come (network errors from `toutvfs.hls.fetch`,
 `CryptoError`, `PartChanged`); `toutvfs.hls.source` adds the segment index.
@@ -32,6 +32,7 @@ from toutvfs.hls.playlist import Part, redact
 # last block and the one before it, which is the last block's IV.
 TAIL_BYTES = 2 * BLOCK
 
+# Receives a part and its whole plaintext.
 BodyCallback = Callable[[Part, bytes], Awaitable[None]]
 
 
@@ -54,7 +55,7 @@ class KeyRing:
         async with lock:
             key = self._keys.get(name)
             if key is None:
-                body = await self._fetcher.get(uri)
+                body = await self._fetcher.get(uri, limited=False)
                 key = body.data
                 try:
                     check_key(key)
@@ -96,9 +97,21 @@ async def measure_part(
     fetcher: Fetcher,
     keys: KeyRing,
     on_body: BodyCallback | None = None,
+    *,
+    whole: bool = False,
 ) -> tuple[int, int]:
-    """Return (plaintext size, served length) of *part*."""
+    """Return (plaintext size, served length) of *part*.
+
+    With *whole*, the part is fetched whole and its plaintext goes to
+    *on_body*; so does the plaintext of a server that ignored ``Range``.
+    """
     encryption = part.encryption
+    if whole:
+        data = await _fetch_served(part, fetcher)
+        plaintext = await _decrypt(part, data, keys)
+        if on_body is not None:
+            await on_body(part, plaintext)
+        return len(plaintext), len(data)
     if encryption is None and part.byterange is not None:
         return part.byterange[1], part.byterange[1]
 
@@ -106,58 +119,65 @@ async def measure_part(
         offset, length = part.byterange
         start = offset + max(0, length - TAIL_BYTES)
         body = await fetcher.get(
-            part.uri, byte_range=_range_header(start, offset + length)
+            part.uri, byte_range=_range_header(start, offset + length), small=True
         )
     elif encryption is None:
-        body = await fetcher.get(part.uri, byte_range="bytes=0-0")
+        body = await fetcher.get(part.uri, byte_range="bytes=0-0", small=True)
     else:
-        body = await fetcher.get(part.uri, byte_range=f"bytes=-{TAIL_BYTES}")
+        body = await fetcher.get(
+            part.uri, byte_range=f"bytes=-{TAIL_BYTES}", small=True
+        )
 
-    if body.partial:
-        if part.byterange is not None:
-            offset, length = part.byterange
-            _check_partial(body, start, offset + length, part)
-            served = length
-        else:
-            if body.total is None:
-                raise PartChanged(f"{redact(part.uri)} has no known length")
-            served = body.total
-        tail = body.data
-    else:
-        whole = _slice_range(body.data, part)
-        served = len(whole)
-        tail = whole[-TAIL_BYTES:]
+    if not body.partial:
+        data = _slice_range(body.data, part)
+        plaintext = await _decrypt(part, data, keys)
         if on_body is not None:
-            await on_body(part, whole)
+            await on_body(part, plaintext)
+        return len(plaintext), len(data)
 
+    if part.byterange is not None:
+        offset, length = part.byterange
+        _check_partial(body, start, offset + length, part)
+        served = length
+    elif body.total is None:
+        raise PartChanged(f"{redact(part.uri)} has no known length")
+    else:
+        served = body.total
     if encryption is None:
         return served, served
     key = await keys.get(encryption.key_uri)
-    return plain_size_from_tail(served, tail, key, encryption.iv), served
+    return plain_size_from_tail(served, body.data, key, encryption.iv), served
 
 
-async def fetch_part(part: Part, served: int, fetcher: Fetcher, keys: KeyRing) -> bytes:
-    """Return the plaintext of a whole part, checked against its length."""
-    if part.byterange is not None:
-        offset, length = part.byterange
-        body = await fetcher.get(
-            part.uri, byte_range=_range_header(offset, offset + length)
-        )
-        if body.partial:
-            _check_partial(body, offset, offset + length, part)
-            data = body.data
-        else:
-            data = _slice_range(body.data, part)
-    else:
-        data = (await fetcher.get(part.uri)).data
-    if len(data) != served:
-        raise PartChanged(
-            f"{redact(part.uri)} is {len(data)} bytes long, but {served} were measured"
-        )
+async def _fetch_served(part: Part, fetcher: Fetcher) -> bytes:
+    """Return the bytes of a whole part as served (its byte range only)."""
+    if part.byterange is None:
+        return (await fetcher.get(part.uri)).data
+    offset, length = part.byterange
+    body = await fetcher.get(
+        part.uri, byte_range=_range_header(offset, offset + length)
+    )
+    if not body.partial:
+        return _slice_range(body.data, part)
+    _check_partial(body, offset, offset + length, part)
+    return body.data
+
+
+async def _decrypt(part: Part, data: bytes, keys: KeyRing) -> bytes:
     if part.encryption is None:
         return data
     key = await keys.get(part.encryption.key_uri)
     return decrypt_part(data, key, part.encryption.iv)
+
+
+async def fetch_part(part: Part, served: int, fetcher: Fetcher, keys: KeyRing) -> bytes:
+    """Return the plaintext of a whole part, checked against its length."""
+    data = await _fetch_served(part, fetcher)
+    if len(data) != served:
+        raise PartChanged(
+            f"{redact(part.uri)} is {len(data)} bytes long, but {served} were measured"
+        )
+    return await _decrypt(part, data, keys)
 
 
 async def fetch_part_tail(

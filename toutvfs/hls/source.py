@@ -10,7 +10,7 @@ no stream wants it prefetched any more.
 A job looks in the memory pool, then in the disk cache, then fetches. On an
 HTTP 403 (a signed URL that expired) it asks for a fresh master URL, checks
 that the segment list is the same, and tries again with the new URLs. Every
-job ends within `PART_DEADLINE` seconds with the plaintext or a
+job ends within `RetryPolicy.part_deadline` seconds with the plaintext or a
 `SegmentError` naming the part and the cause.
 
 Concurrency: all state here changes in the trio thread. `Source.parts` is
@@ -43,9 +43,6 @@ from toutvfs.hls.playlist import Part, redact
 
 log = logging.getLogger(__name__)
 
-# Bound in seconds on one part's fetch, key, retries and re-signing included.
-PART_DEADLINE = 28.0
-
 # Maximum requests for fresh signed URLs by one job before HTTP 403 fails it.
 MAX_REFRESHES = 2
 
@@ -64,6 +61,17 @@ class Shared:
     cache: SegmentCache | None
     spawn: Spawn
     load_parts: LoadParts
+    active_jobs: int = 0
+    idle: trio.Event = field(default_factory=trio.Event)
+
+    def job_started(self) -> None:
+        self.active_jobs += 1
+
+    def job_finished(self) -> None:
+        self.active_jobs -= 1
+        if self.active_jobs == 0:
+            self.idle.set()
+            self.idle = trio.Event()
 
 
 @dataclass(eq=False)
@@ -165,17 +173,16 @@ class Source:
         """
         part = self.parts[position]
         served = self.layout.cipher_lengths[position]
+        deadline = self.shared.fetcher.policy.part_deadline
         try:
-            with trio.fail_after(PART_DEADLINE):
+            with trio.fail_after(deadline):
                 return await fetch_part_tail(
                     part, served, offset, self.shared.fetcher, self.shared.keys
                 )
         except PartChanged:
             raise
         except trio.TooSlowError as exc:
-            raise self._segment_error(
-                part, f"timed out after {PART_DEADLINE:g} s"
-            ) from exc
+            raise self._segment_error(part, f"timed out after {deadline:g} s") from exc
         except (Error, CryptoError) as exc:
             raise self._segment_error(part, str(exc)) from exc
 
@@ -210,6 +217,7 @@ class Source:
         if job is None:
             job = Job(position)
             self._jobs[position] = job
+            self.shared.job_started()
             self.shared.spawn(
                 lambda: self._run(job), f"fetch {self.name} part {position}"
             )
@@ -217,9 +225,10 @@ class Source:
 
     async def _run(self, job: Job) -> None:
         part = self.parts[job.position]
+        deadline = self.shared.fetcher.policy.part_deadline
         try:
             with job.scope:
-                with trio.fail_after(PART_DEADLINE):
+                with trio.fail_after(deadline):
                     job.result = await self._load(job.position)
             if job.scope.cancelled_caught:
                 job.error = SegmentError(
@@ -227,9 +236,7 @@ class Source:
                     index=part.index,
                 )
         except trio.TooSlowError:
-            job.error = self._segment_error(
-                part, f"timed out after {PART_DEADLINE:g} s"
-            )
+            job.error = self._segment_error(part, f"timed out after {deadline:g} s")
         except SegmentError as exc:
             job.error = exc
         except (Error, CryptoError, PartChanged, OSError) as exc:
@@ -242,6 +249,7 @@ class Source:
             if self._jobs.get(job.position) is job:
                 del self._jobs[job.position]
             job.done.set()
+            self.shared.job_finished()
         if job.error is not None and job.waiters:
             log.error("%s", job.error)
 
@@ -269,7 +277,10 @@ class Source:
             )
         self.shared.pool.put(self.pool_key(position), data)
         if cache is not None:
-            await cache.put(key, data)
+            # Readers may already use the data from the pool and close the
+            # stream, which cancels this job; the local write still finishes.
+            with trio.CancelScope(shield=True):
+                await cache.put(key, data)
         return data
 
     async def _fetch(self, position: int) -> bytes:

@@ -34,7 +34,14 @@ def safe_name(key: str) -> str:
 
 def make_private_dir(path: Path) -> None:
     """Create *path* and its missing parents with mode 0700."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    # Path.mkdir(parents=True) would give the parents the umask's mode.
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
     if path.stat().st_mode & 0o077:
         path.chmod(0o700)
 

@@ -1,0 +1,200 @@
+"""The on-disk segment cache: hits, damage, crashes, bounds, pins, modes."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+import trio
+
+from toutvfs.hls import Engine, ReadaheadSettings
+from toutvfs.hls.cache import CacheKey, SegmentCache
+
+SEGMENTS = [f"/ts-implicit/s{7 + i}.ts" for i in range(5)]
+
+
+def segment_gets(media_server) -> int:
+    return sum(1 for r in media_server.requests if r.path in SEGMENTS and not r.range)
+
+
+async def read_implicit(engine: Engine, hls_media, media_server) -> bytes:
+    """Read the ts-implicit variant in 128 KiB reads, as the kernel does."""
+    variant = hls_media.variants["ts-implicit"]
+
+    async def resolve() -> str:
+        return media_server.url("master.m3u8")
+
+    stream = await engine.open("m1", variant.key, resolve)
+    data = bytearray()
+    for offset in range(0, stream.size, 131072):
+        data += await stream.read(offset, 131072)
+    await stream.close()
+    await engine.wait_idle()
+    assert data == variant.reference
+    return data
+
+
+def entry_files(cache_dir):
+    """Return the cache entries under *cache_dir*, temporary files excluded."""
+    paths = (cache_dir / "segments").rglob("*.part")
+    return sorted(path for path in paths if not path.name.startswith(".tmp-"))
+
+
+async def test_second_engine_reads_from_cache(
+    hls_media, media_server, http_client, tmp_path
+):
+    await read_implicit(Engine(http_client, tmp_path, 1 << 30), hls_media, media_server)
+    assert segment_gets(media_server) == 5
+    assert len(entry_files(tmp_path)) == 5
+    media_server.requests.clear()
+
+    later = Engine(http_client, tmp_path, 1 << 30)
+    await read_implicit(later, hls_media, media_server)
+    assert segment_gets(media_server) == 0
+    assert later.cache is not None
+    assert later.cache.hits == 5
+
+
+async def test_cache_files_private(hls_media, media_server, http_client, tmp_path):
+    root = tmp_path / "cache"
+    await read_implicit(Engine(http_client, root, 1 << 30), hls_media, media_server)
+    paths = list(root.rglob("*"))
+    assert paths
+    for path in paths:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), path
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+async def test_damaged_entry_fetched_again(
+    hls_media, media_server, http_client, tmp_path, caplog
+):
+    await read_implicit(Engine(http_client, tmp_path, 1 << 30), hls_media, media_server)
+    victim = entry_files(tmp_path)[2]
+    data = bytearray(victim.read_bytes())
+    data[100] ^= 0x01
+    victim.write_bytes(bytes(data))
+    media_server.requests.clear()
+
+    await read_implicit(Engine(http_client, tmp_path, 1 << 30), hls_media, media_server)
+    assert segment_gets(media_server) == 1
+    assert "damaged cache entry" in caplog.text
+
+
+async def test_partial_entries_after_crash_ignored(
+    hls_media, media_server, http_client, tmp_path
+):
+    await read_implicit(Engine(http_client, tmp_path, 1 << 30), hls_media, media_server)
+    files = entry_files(tmp_path)
+    # What kill -9 can leave: a temporary file, and (with no rename) nothing
+    # else. A truncated entry stands for a disk that lost the file's tail.
+    temporary = files[0].with_name(".tmp-0123456789ab-" + files[0].name)
+    temporary.write_bytes(files[0].read_bytes()[:5000])
+    files[1].write_bytes(files[1].read_bytes()[:5000])
+    media_server.requests.clear()
+
+    await read_implicit(Engine(http_client, tmp_path, 1 << 30), hls_media, media_server)
+    assert segment_gets(media_server) == 1
+    assert temporary.exists()
+    assert len(entry_files(tmp_path)) == 5
+
+
+async def test_stale_temporary_files_deleted(tmp_path):
+    directory = tmp_path / "segments" / "m" / "v"
+    directory.mkdir(parents=True)
+    stale = directory / ".tmp-aaaa-1.part"
+    stale.write_bytes(b"x" * 10)
+    os.utime(stale, (0, 0))
+    cache = SegmentCache(tmp_path / "segments", 1000, lambda key: False)
+    assert await cache.get(CacheKey("m", "v", "f" * 64, 1), 10) is None
+    assert not stale.exists()
+
+
+async def test_cache_bounded_lru(hls_media, media_server, http_client, tmp_path):
+    sizes = [
+        len(p.read_bytes())
+        for p in sorted((hls_media.root / "ts-implicit").glob("*.plain"))
+    ]
+    limit = sum(sorted(sizes)[-2:]) + 2 * 48 + 10
+    readahead = ReadaheadSettings(max_parts=1)
+    engine = Engine(http_client, tmp_path, limit, readahead=readahead)
+    await read_implicit(engine, hls_media, media_server)
+
+    files = entry_files(tmp_path)
+    assert sum(path.stat().st_size for path in files) <= limit
+    assert engine.cache is not None
+    assert engine.cache.total <= limit
+    # The oldest entries went first: only the last two parts remain.
+    assert [path.name for path in files] == ["3.part", "4.part"]
+
+
+async def test_pinned_entries_not_evicted(tmp_path):
+    pinned = {CacheKey("m", "v", "f" * 64, 0)}
+    # Each entry takes its data plus a 48-byte trailer.
+    cache = SegmentCache(tmp_path, 300, lambda key: key in pinned)
+    assert await cache.put(CacheKey("m", "v", "f" * 64, 0), b"a" * 100)
+    assert await cache.put(CacheKey("m", "v", "f" * 64, 1), b"b" * 50)
+    # Part 1 goes to make room; part 0 is pinned and stays.
+    assert await cache.put(CacheKey("m", "v", "f" * 64, 2), b"c" * 60)
+    assert await cache.get(CacheKey("m", "v", "f" * 64, 0), 100) == b"a" * 100
+    assert await cache.get(CacheKey("m", "v", "f" * 64, 1), 50) is None
+    # Nothing unpinned is left to evict, so a large entry is not stored.
+    assert not await cache.put(CacheKey("m", "v", "f" * 64, 3), b"d" * 140)
+    assert await cache.get(CacheKey("m", "v", "f" * 64, 0), 100) == b"a" * 100
+    assert cache.total == 148 + 108
+
+
+async def test_readers_at_both_ends_tiny_cache(
+    hls_media, media_server, http_client, tmp_path
+):
+    variant = hls_media.variants["ts-implicit"]
+    sizes = [
+        len(p.read_bytes())
+        for p in sorted((hls_media.root / "ts-implicit").glob("*.plain"))
+    ]
+    limit = max(sizes) * 2 + 200
+    engine = Engine(http_client, tmp_path, limit)
+
+    async def resolve() -> str:
+        return media_server.url("master.m3u8")
+
+    head = await engine.open("m1", variant.key, resolve)
+    tail = await engine.open("m1", variant.key, resolve)
+    reference = variant.reference
+    size = head.size
+    chunk = 32768
+    async with trio.open_nursery() as nursery:
+
+        async def forward() -> None:
+            for offset in range(0, size, chunk):
+                assert (
+                    await head.read(offset, chunk) == reference[offset : offset + chunk]
+                )
+
+        async def backward() -> None:
+            for offset in range(size - chunk, -chunk, -chunk):
+                start = max(offset, 0)
+                assert await tail.read(start, chunk) == reference[start : start + chunk]
+
+        nursery.start_soon(forward)
+        nursery.start_soon(backward)
+    assert engine.cache is not None
+    assert engine.cache.total <= limit
+    await head.close()
+    await tail.close()
+
+
+@pytest.mark.parametrize("cache_size", [0, None])
+async def test_cache_turned_off(
+    cache_size, hls_media, media_server, http_client, tmp_path
+):
+    cache_dir = tmp_path if cache_size == 0 else None
+    engine = Engine(http_client, cache_dir, cache_size or 0)
+    assert engine.cache is None
+    await read_implicit(engine, hls_media, media_server)
+    assert not (tmp_path / "segments").exists()
+    media_server.requests.clear()
+    later = Engine(http_client, cache_dir, cache_size or 0)
+    await read_implicit(later, hls_media, media_server)
+    assert segment_gets(media_server) == 5
