@@ -46,8 +46,6 @@ DEMO_PASSWORD = "demo"
 
 DEFAULT_CACHE_MIB = 2048
 DEFAULT_DIR_TTL = 1800.0
-DEFAULT_READAHEAD = 8
-DEFAULT_CONNECTIONS = 6
 
 SUBCOMMANDS = ("login", "logout", "status", "prefetch", "unpin")
 
@@ -100,6 +98,8 @@ def default_log_file() -> Path:
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the mount command."""
     from toutvfs.accounts import CREDENTIAL_ORDER
+    from toutvfs.hls import ReadaheadSettings
+    from toutvfs.hls.engine import DEFAULT_CONNECTIONS_PER_HOST, MEASURE_CONCURRENCY
     from toutvfs.settings import default_config_path
 
     parser = argparse.ArgumentParser(
@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument(
         "--readahead",
         type=_positive_int,
-        default=DEFAULT_READAHEAD,
+        default=ReadaheadSettings().max_parts,
         metavar="PARTS",
         help="maximum HLS segments fetched ahead of a sequential reader "
         "(default: %(default)s)",
@@ -210,9 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument(
         "--max-connections",
         type=_positive_int,
-        default=DEFAULT_CONNECTIONS,
+        default=DEFAULT_CONNECTIONS_PER_HOST,
         metavar="N",
-        help="maximum concurrent HTTP requests to one host (default: %(default)s)",
+        help="maximum concurrent segment downloads and catalogue requests to one "
+        f"host; size probes and keys have their own limit of {MEASURE_CONCURRENCY} "
+        "(default: %(default)s)",
     )
     process = parser.add_argument_group("process and logs")
     process.add_argument(

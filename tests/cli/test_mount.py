@@ -277,6 +277,8 @@ def test_sigterm_with_blocked_open(
     assert error.startswith(b"cat: ")
 
 
+# Reads one byte, then, on a line from standard input, 4 KiB in the middle of
+# the third of four segments: a part that measuring the file did not fetch.
 READER = """
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -284,7 +286,7 @@ os.read(fd, 1)
 print("opened", flush=True)
 sys.stdin.readline()
 try:
-    os.pread(fd, 4096, os.fstat(fd).st_size - 4096)
+    os.pread(fd, 4096, os.fstat(fd).st_size * 5 // 8)
 except OSError as exc:
     print(exc.errno, flush=True)
 else:

@@ -78,9 +78,11 @@ def test_prefetch_then_play_offline(
         drop_page_cache(path)
         assert path.read_bytes() == online[path.name]
     assert len(hls_server.requests) == requests
-    record = status_of(mounted)
-    assert record["errors"] == 0
-    assert record["cache_hits"] >= 8
+    assert status_of(mounted)["errors"] == 0
+    # The reads above may come from the engine's memory pool, but every part
+    # is on disk too, which is what keeps a larger file playable.
+    entries = list((tmp_path / "cache" / "segments").rglob("*.part"))
+    assert len(entries) == 8
 
 
 def test_offline_without_pin_fails(mounted: Path, hls_server: HlsServer) -> None:

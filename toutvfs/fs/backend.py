@@ -30,6 +30,7 @@ from toutvfs.fs.source import (
     VariantEntry,
 )
 from toutvfs.hls import Engine, ReadaheadSettings
+from toutvfs.hls.engine import DEFAULT_CONNECTIONS_PER_HOST
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class EngineOptions:
     """
 
     readahead: int = ReadaheadSettings().max_parts
-    connections: int = 6
+    connections: int = DEFAULT_CONNECTIONS_PER_HOST
 
 
 def make_engine(
