@@ -78,7 +78,7 @@ class StoredCredentials:
     service: str
 
     def expired(self, now: float | None = None) -> bool:
-        """Whether the token's ``exp`` has passed."""
+        """Return True once the token's ``exp`` has passed."""
         moment = time.time() if now is None else now
         return self.expires is not None and self.expires <= moment
 

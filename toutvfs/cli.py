@@ -6,10 +6,10 @@ form also takes the arguments that mount(8) passes to a FUSE helper
 (``toutvfs SOURCE MOUNTPOINT -o OPTIONS``), so ``mount -t fuse.toutvfs`` and
 ``/etc/fstab`` work.
 
-Exit status: 0 on success (for a mount in the background, once it answers;
-in the foreground, after a clean unmount), 1 when the mount or command
-failed, 2 for a usage error (a bad option or mountpoint), 130 after a second
-stop signal.
+Exit status: 0 on success (in the background, once the mount responds to a
+``stat``; in the foreground, after a clean unmount), 1 when the mount or
+command failed, 2 for a usage error (an invalid option or mountpoint), 130
+after a second stop signal.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import getpass
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,8 +46,6 @@ DEMO_PASSWORD = "demo"
 
 DEFAULT_CACHE_MIB = 2048
 DEFAULT_DIR_TTL = 1800.0
-DEFAULT_READAHEAD = 8
-DEFAULT_CONNECTIONS = 6
 
 SUBCOMMANDS = ("login", "logout", "status", "prefetch", "unpin")
 
@@ -65,6 +64,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be more than zero")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -80,6 +86,7 @@ def _versions(text: str) -> str:
 
 _positive_int.__name__ = "positive integer"
 _non_negative_float.__name__ = "number of seconds"
+_positive_float.__name__ = "positive number"
 _versions.__name__ = "versions"
 
 
@@ -91,18 +98,30 @@ def default_log_file() -> Path:
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of the mount command."""
     from toutvfs.accounts import CREDENTIAL_ORDER
+    from toutvfs.hls import ReadaheadSettings
+    from toutvfs.hls.engine import DEFAULT_CONNECTIONS_PER_HOST, MEASURE_CONCURRENCY
     from toutvfs.settings import default_config_path
 
     parser = argparse.ArgumentParser(
         prog="toutvfs",
+        usage="%(prog)s [options] [SOURCE] MOUNTPOINT\n"
+        "       %(prog)s {login,logout,status,prefetch,unpin} ...",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Mount the TOU.TV catalogue as a read-only filesystem.\n\n"
         "Other commands: toutvfs login | logout | status MOUNTPOINT | "
         "prefetch PATH... | unpin PATH... (each has --help).",
         epilog="Credentials are taken from the first of:\n"
-        + CREDENTIAL_ORDER
-        + "\n\nOptions can also be given as -o name=value and in the config "
-        "file, by their long names; the command line wins over the config file.",
+        + "\n".join(
+            textwrap.fill(line, width=79, subsequent_indent="   ")
+            for line in CREDENTIAL_ORDER.splitlines()
+        )
+        + "\n\n"
+        + textwrap.fill(
+            "Options can also be given as -o name=value and in the config file, "
+            "by their long names; the command line and -o win over the config "
+            "file.",
+            width=79,
+        ),
     )
     parser.add_argument(
         "targets",
@@ -154,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cache.add_argument(
         "--cache-size",
-        type=_positive_int,
+        type=_positive_float,
         default=DEFAULT_CACHE_MIB,
         metavar="MIB",
         help="maximum size of the segment cache in MiB (default: %(default)s)",
@@ -183,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument(
         "--readahead",
         type=_positive_int,
-        default=DEFAULT_READAHEAD,
+        default=ReadaheadSettings().max_parts,
         metavar="PARTS",
         help="maximum HLS segments fetched ahead of a sequential reader "
         "(default: %(default)s)",
@@ -191,9 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument(
         "--max-connections",
         type=_positive_int,
-        default=DEFAULT_CONNECTIONS,
+        default=DEFAULT_CONNECTIONS_PER_HOST,
         metavar="N",
-        help="maximum concurrent HTTP requests to one host (default: %(default)s)",
+        help="maximum concurrent segment downloads and catalogue requests to one "
+        f"host; size probes and keys have their own limit of {MEASURE_CONCURRENCY} "
+        "(default: %(default)s)",
     )
     process = parser.add_argument_group("process and logs")
     process.add_argument(
@@ -201,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--foreground",
         action="store_true",
         help="stay in the foreground and log to standard error; by default the "
-        "command returns once the mount answers and the mount runs in the "
+        "command returns once the mount responds and the mount runs in the "
         "background",
     )
     process.add_argument(
@@ -244,8 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument(
         "--debug-fuse",
         action="store_true",
-        help="log every FUSE request (libfuse's debug output, to standard error)",
+        help="log every FUSE request (libfuse's debug output, which goes to "
+        "standard error, so use it with -f)",
     )
+    # What mount(8) adds when it runs a mount helper: the type, and -n, -s or
+    # -v for no mtab, sloppy option parsing and verbose output. None of
+    # them changes what toutvfs does.
+    for flag in ("-n", "-s", "-v"):
+        parser.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("-t", dest="mount_type", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=__version__)
     return parser
 
@@ -387,10 +415,16 @@ def _mount_command(arguments: list[str]) -> int:
             return _run_mount(args, mountpoint, config, chosen_auth, ready, startup)
 
         if args.foreground:
-            return serve(None)
-        hint = str(log_file)
+            try:
+                return serve(None)
+            except RuntimeError as exc:
+                # pyfuse3.init raises RuntimeError, after libfuse has printed
+                # its own reason on standard error.
+                print(f"toutvfs: cannot mount {mountpoint}: {exc}", file=sys.stderr)
+                return EXIT_FAILURE
+        assert log_file is not None
         try:
-            return daemonize(serve, log_hint=hint)
+            return daemonize(serve, log_hint=str(log_file), output=log_file)
         finally:
             lock.close()
     except StartupInterrupted as exc:
@@ -418,11 +452,11 @@ def _run_mount(
 
     settings = StreamSettings(
         cache_dir=None if args.no_cache else args.cache_dir,
-        cache_size=0 if args.no_cache else args.cache_size * 1024 * 1024,
+        cache_size=0 if args.no_cache else int(args.cache_size * 1024 * 1024),
     )
     log.info(
         "segment cache: %s",
-        "off" if args.no_cache else f"{args.cache_dir}, limit {args.cache_size} MiB",
+        "off" if args.no_cache else f"{args.cache_dir}, limit {args.cache_size:g} MiB",
     )
 
     def request(service: Config) -> MountRequest:

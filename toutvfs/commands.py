@@ -27,6 +27,7 @@ from toutvfs.accounts import (
 )
 from toutvfs.config import Config
 from toutvfs.errors import Error
+from toutvfs.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run_subcommand(arguments: Sequence[str]) -> int:
     """Run one subcommand and return its exit status."""
     args = build_parser().parse_args(arguments)
+    # Each command reports its own failure in one line; warnings that the
+    # layers below log on the way would repeat it.
+    configure_logging("ERROR", None)
     try:
         if args.command == "login":
             return _login(args)

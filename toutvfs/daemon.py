@@ -4,14 +4,14 @@ Before mounting, `check_mountpoint` rejects a missing, non-directory or
 non-empty mountpoint and a mountpoint that toutvfs already serves, and
 detects a stale mount: a FUSE mount whose daemon died, on which every
 access fails with ENOTCONN. A stale mount is cleaned with ``fusermount3 -u``
-when no process holds it open; otherwise the error gives the command to run.
+unless a process still uses it, and then the error gives the command to run.
 
 `InstanceLock` is an ``flock`` on a file named after the mountpoint, held
 for the life of the daemon, so that two toutvfs processes starting on the
 same mountpoint at once cannot both mount.
 
 `daemonize` forks: the parent waits on a pipe until the child reports that
-the mount answers (exit 0) or why it failed (exit 1).
+the mount responds (exit 0) or why it failed (exit 1).
 """
 
 from __future__ import annotations
@@ -20,13 +20,17 @@ import errno
 import fcntl
 import logging
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from toutvfs.fs.control import mount_id, runtime_dir
+from toutvfs.fs.mount import StartupInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +116,8 @@ def check_mountpoint(path: str) -> str:
     """
     absolute = os.path.abspath(path)
     try:
-        # A listing, not a stat: the kernel may answer a stat of a dead
-        # mount's root from its attribute cache, but not a listing.
+        # A listing, not a stat, because the kernel may serve a stat of a
+        # dead mount's root from its attribute cache, but not a listing.
         entries = os.listdir(absolute)
     except FileNotFoundError:
         raise MountpointError(
@@ -151,8 +155,8 @@ def clean_stale_mount(mountpoint: str) -> None:
     """Unmount the dead FUSE mount at *mountpoint*, or raise with the command.
 
     ``fusermount3 -u`` (not lazy) fails with "Device or resource busy" while
-    a process still has a file or its working directory in the mount; then
-    cleaning is not safe, and the error names the lazy unmount to run once
+    a process still has a file or its working directory in the mount. Then
+    cleaning is not safe, so the error names the lazy unmount to run once
     those processes are gone.
 
     Raises:
@@ -228,8 +232,11 @@ class InstanceLock:
 class Readiness:
     """The child's end of the readiness pipe; every method is safe to repeat."""
 
-    def __init__(self, descriptor: int | None) -> None:
+    def __init__(
+        self, descriptor: int | None, before_ready: Callable[[], None] | None = None
+    ) -> None:
         self._descriptor = descriptor
+        self._before_ready = before_ready
 
     def _send(self, kind: bytes, message: str) -> None:
         if self._descriptor is None:
@@ -242,7 +249,9 @@ class Readiness:
         self._descriptor = None
 
     def ready(self) -> None:
-        """Tell the parent the mount answers."""
+        """Tell the parent that the mount responds."""
+        if self._descriptor is not None and self._before_ready is not None:
+            self._before_ready()
         self._send(READY, "")
 
     def failed(self, message: str) -> None:
@@ -250,13 +259,13 @@ class Readiness:
         self._send(FAILED, message)
 
 
-def daemonize(
-    run: Callable[[Readiness], int], *, log_hint: str, detach_output: bool = True
-) -> int:
+def daemonize(run: Callable[[Readiness], int], *, log_hint: str, output: Path) -> int:
     """Run *run* in a background child and return the parent's exit status.
 
-    The child starts a new session, and its standard streams go to
-    ``/dev/null`` (log records go where logging sends them). The parent
+    The child starts a new session with standard input on ``/dev/null``.
+    Until it is ready, its standard output and error go to a temporary file,
+    whose last line (often libfuse's own message) ends the failure message.
+    From then on they are appended to *output*, the log file. The parent
     prints the child's failure message and returns 1, or returns 0 once the
     child calls `Readiness.ready`.
     """
@@ -267,18 +276,33 @@ def daemonize(
     if pid == 0:
         os.close(read_end)
         os.setsid()
-        if detach_output:
-            null = os.open(os.devnull, os.O_RDWR)
-            for target in (0, 1, 2):
-                os.dup2(null, target)
-            os.close(null)
-        readiness = Readiness(write_end)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        early = tempfile.TemporaryFile()
+        for target in (1, 2):
+            os.dup2(early.fileno(), target)
+
+        def redirect_output() -> None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            descriptor = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            for target in (1, 2):
+                os.dup2(descriptor, target)
+            os.close(descriptor)
+
+        readiness = Readiness(write_end, before_ready=redirect_output)
         status = 1
         try:
             status = run(readiness)
+        except StartupInterrupted as exc:
+            log.info("%s", exc)
+            readiness.failed(str(exc))
         except BaseException as exc:  # report anything to the parent
             log.exception("the mount failed")
-            readiness.failed(f"the mount failed: {exc}")
+            detail = _last_line(early)
+            suffix = f" ({detail})" if detail else ""
+            readiness.failed(f"the mount failed: {exc}{suffix}")
         finally:
             readiness.failed(f"the mount stopped before it was ready; see {log_hint}")
             logging.shutdown()
@@ -287,9 +311,33 @@ def daemonize(
     return _wait_for_child(read_end, pid, log_hint)
 
 
+def _last_line(stream: IO[bytes]) -> str:
+    """Return the last non-empty line written to *stream*, or an empty string."""
+    sys.stderr.flush()
+    stream.seek(0)
+    lines = [
+        line.strip() for line in stream.read().decode(errors="replace").splitlines()
+    ]
+    lines = [
+        line for line in lines if line and not line.startswith(("Traceback", "File "))
+    ]
+    return lines[-1] if lines else ""
+
+
 def _wait_for_child(read_end: int, pid: int, log_hint: str) -> int:
+    """Return 0 once the child is ready, or print its failure and return 1.
+
+    A stop signal to the waiting parent (Ctrl-C at the terminal, which the
+    child in its own session does not get) is passed on to the child, and
+    the parent waits for the child to stop or unmount before re-raising.
+    """
     with os.fdopen(read_end, "rb") as stream:
-        line = stream.readline()
+        try:
+            line = stream.readline()
+        except StartupInterrupted:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+            raise
     if line.startswith(READY):
         return 0
     message = line[1:].decode(errors="replace").strip()

@@ -116,7 +116,7 @@ def control(mountpoint: Path, operation: str, inode: int) -> dict[str, Any]:
     except ValueError:
         raise CommandError(f"invalid reply from the mount at {mountpoint}") from None
     if not answer.get("ok"):
-        raise CommandError(str(answer.get("error", "the mount refused the request")))
+        raise CommandError(str(answer.get("error", "the mount rejected the request")))
     return answer
 
 

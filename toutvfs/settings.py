@@ -32,7 +32,9 @@ IGNORED_MOUNT_OPTIONS = frozenset(
 )
 
 # Options that only the command line may give: they choose what runs.
-COMMAND_LINE_ONLY = frozenset({"config", "help", "version", "targets"})
+COMMAND_LINE_ONLY = frozenset(
+    {"config", "help", "version", "targets", "n", "s", "v", "mount_type"}
+)
 
 
 class SettingsError(Exception):
@@ -129,7 +131,7 @@ def apply_config(
 
 @dataclass
 class MountOptions:
-    """What a list of ``-o`` arguments contains.
+    """The items of a list of ``-o`` arguments, sorted by kind.
 
     Attributes:
         fuse: options passed to libfuse as they are, such as ``allow_other``.
@@ -147,10 +149,10 @@ def split_mount_options(
 ) -> MountOptions:
     """Sort ``-o`` arguments into toutvfs options and FUSE options.
 
-    An item whose name is a toutvfs option sets it; an item in
-    `IGNORED_MOUNT_OPTIONS` or starting with ``x-`` or ``comment=`` is
-    dropped; anything else goes to libfuse, which rejects what it does not
-    know when the mount starts.
+    An item whose name is a toutvfs option sets that option. An item in
+    `IGNORED_MOUNT_OPTIONS`, or one starting with ``x-`` or ``comment=``, is
+    dropped. Anything else goes to libfuse, which rejects unknown options
+    when the mount starts.
     """
     actions = _actions(parser)
     result = MountOptions()

@@ -9,7 +9,9 @@ Mounts run ``python -m toutvfs`` as a subprocess, as a user would.
 from __future__ import annotations
 
 import http.server
+import io
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -116,6 +118,8 @@ class HlsServer:
     requests: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     stalled: threading.Event = field(default_factory=threading.Event)
+    # Called with the path and Range header (or None) of each request.
+    on_request: Callable[[str, str | None], None] = lambda path, byte_range: None
     _server: http.server.ThreadingHTTPServer | None = None
 
     @property
@@ -131,10 +135,35 @@ class HlsServer:
 
             def send_head(self):  # type: ignore[no-untyped-def]
                 owner.requests.append(self.path)
+                owner.on_request(self.path, self.headers.get("Range"))
                 if owner.stalled.is_set():
                     # Bounded: a stalled request waits at most 60 s.
                     owner.release.wait(timeout=60)
-                return super().send_head()
+                match = re.fullmatch(
+                    r"bytes=(\d*)-(\d*)", self.headers.get("Range", "")
+                )
+                path = Path(self.translate_path(self.path))
+                if match is None or match.group(0) == "bytes=-" or not path.is_file():
+                    return super().send_head()
+                # One byte range, from-to or the last N bytes, as HLS clients
+                # send; http.server alone ignores Range.
+                data = path.read_bytes()
+                if match.group(1):
+                    first = int(match.group(1))
+                    last = int(match.group(2)) if match.group(2) else len(data) - 1
+                else:
+                    first = max(len(data) - int(match.group(2)), 0)
+                    last = len(data) - 1
+                last = min(last, len(data) - 1)
+                if first > last:
+                    self.send_error(416)
+                    return None
+                self.send_response(206)
+                self.send_header("Content-Type", self.guess_type(str(path)))
+                self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+                self.send_header("Content-Length", str(last - first + 1))
+                self.end_headers()
+                return io.BytesIO(data[first : last + 1])
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -205,7 +234,7 @@ class Foreground:
 
 
 def start_foreground(mountpoint: Path, log_path: Path, *args: str) -> Foreground:
-    """Start ``toutvfs -f ARGS MOUNTPOINT`` and wait until the mount answers."""
+    """Start ``toutvfs -f ARGS MOUNTPOINT`` and wait until the mount responds."""
     mountpoint.mkdir(exist_ok=True)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -218,7 +247,7 @@ def start_foreground(mountpoint: Path, log_path: Path, *args: str) -> Foreground
     def ready() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"toutvfs exited early:\n{mount.log()}")
-        return os.path.ismount(mountpoint) and "the mount answers" in mount.log()
+        return os.path.ismount(mountpoint) and "the mount responds" in mount.log()
 
     try:
         wait_for(ready, MOUNT_TIMEOUT, "the mount")

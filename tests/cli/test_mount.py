@@ -119,10 +119,25 @@ def test_background_failure_exits_1(
         mountpoint, log, "--hls", hls_server.url, "-o", "no_such_fuse_option"
     )
     assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("toutvfs: ")
+    assert result.stderr == (
+        "toutvfs: the mount failed: fuse_session_new() failed "
+        "(fuse: unknown option(s): `-o no_such_fuse_option')\n"
+    )
     assert not os.path.ismount(mountpoint)
+
+
+def test_foreground_failure_exits_1(
+    home: Path, hls_server: HlsServer, mountpoint: Path
+) -> None:
+    result = toutvfs(
+        "-f", "--hls", hls_server.url, "-o", "no_such_fuse_option", str(mountpoint)
+    )
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "fuse: unknown option(s): `-o no_such_fuse_option'\n"
+        f"toutvfs: cannot mount {mountpoint}: fuse_session_new() failed\n"
+    )
+    assert "Traceback" not in result.stderr
 
 
 def test_missing_mountpoint_exits_2(home: Path, tmp_path: Path) -> None:
@@ -262,6 +277,8 @@ def test_sigterm_with_blocked_open(
     assert error.startswith(b"cat: ")
 
 
+# Reads one byte, then, on a line from standard input, 4 KiB in the middle of
+# the third of four segments: a part that measuring the file did not fetch.
 READER = """
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
@@ -269,7 +286,7 @@ os.read(fd, 1)
 print("opened", flush=True)
 sys.stdin.readline()
 try:
-    os.pread(fd, 4096, os.fstat(fd).st_size - 4096)
+    os.pread(fd, 4096, os.fstat(fd).st_size * 5 // 8)
 except OSError as exc:
     print(exc.errno, flush=True)
 else:
@@ -435,3 +452,35 @@ def test_status_counts_errors(
         assert "opening /master/320x180.ts failed" in log.read_text()
     finally:
         stop_daemon(mountpoint)
+
+
+def test_signal_to_waiting_parent(home: Path, mountpoint: Path, tmp_path: Path) -> None:
+    """Ctrl-C while the background command waits stops the child too."""
+    log = tmp_path / "toutvfs.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "toutvfs",
+            "--demo",
+            "--log-file",
+            str(log),
+            str(mountpoint),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(
+        lambda: log.exists() and "starting at" in log.read_text(),
+        MOUNT_TIMEOUT,
+        "the child to start",
+    )
+    process.send_signal(signal.SIGINT)
+    output, error = process.communicate(timeout=EXIT_TIMEOUT)
+    assert process.returncode == 1, error
+    assert error == "toutvfs: stopped by SIGINT while starting\n"
+    assert output == ""
+    assert not os.path.ismount(mountpoint)
+    text = log.read_text()
+    assert "received SIGTERM, unmounting" in text or "stopped by SIGTERM" in text

@@ -30,6 +30,7 @@ from toutvfs.fs.source import (
     VariantEntry,
 )
 from toutvfs.hls import Engine, ReadaheadSettings
+from toutvfs.hls.engine import DEFAULT_CONNECTIONS_PER_HOST
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class EngineOptions:
     """
 
     readahead: int = ReadaheadSettings().max_parts
-    connections: int = 6
+    connections: int = DEFAULT_CONNECTIONS_PER_HOST
 
 
 def make_engine(
@@ -181,9 +182,9 @@ def parse_versions(text: str) -> str:
 def select_versions(variants: list[VariantEntry], versions: str) -> list[VariantEntry]:
     """Return the variants that *versions* keeps, lowest bandwidth first.
 
-    A maximum height keeps the variants at most that tall (audio-only ones
-    count as height 0); when none is, it keeps the lowest one, so an
-    episode never loses all its files.
+    A maximum height keeps the variants at most that tall, and audio-only
+    ones count as height 0. When none is that small, it keeps the lowest
+    one, so an episode never loses all its files.
     """
     if versions == "all" or not variants:
         return list(variants)

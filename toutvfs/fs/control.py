@@ -7,9 +7,13 @@ in flight. ``toutvfs status`` reads it.
 
 `Pinner` keeps media versions in the segment cache. A pinned version's
 cache entries are never evicted, and the mount keeps one stream of it open,
-so that the engine holds its playlist and layout and a later open needs no
-network. Pins are stored in ``pins.json`` in the cache directory and keep
-protecting entries after a remount; the open stream is per mount.
+so that the engine keeps its playlist and layout and a later open needs no
+network. Pins are stored in ``pins.json`` in the cache directory, and the
+open stream is per mount.
+
+NOTE: after a remount, a pin protects only the entries the new mount has
+read: the segment cache indexes the entries it finds on disk without their
+keys, and it asks `SegmentCache.is_pinned` only about keyed entries.
 
 The control socket, a Unix socket in the runtime directory named after the
 mountpoint, takes one JSON request per line: ``{"op": "pin", "inode": N}``
@@ -19,13 +23,14 @@ or ``{"op": "unpin", "inode": N}``. It is created with mode 0600.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,7 +53,10 @@ log = logging.getLogger(__name__)
 STATUS_NAME = ".toutvfs-status"
 PINS_NAME = "pins.json"
 
-# Longest request line the control socket reads, in bytes.
+# Seconds between two checks of whether another mount changed the pin list.
+PIN_RELOAD_INTERVAL = 1.0
+
+# Maximum length of a request line on the control socket, in bytes.
 MAX_REQUEST = 4096
 
 
@@ -71,7 +79,7 @@ def control_socket_path(mountpoint: str) -> Path:
 
 
 class PinBackend(Protocol):
-    """What pinning needs from a backend."""
+    """The part of a backend that pinning uses."""
 
     @property
     def engine(self) -> Engine: ...
@@ -82,41 +90,80 @@ class PinBackend(Protocol):
 
 
 class PinStore:
-    """The pinned media versions, in a JSON file: ``media key -> variant keys``."""
+    """The pinned media versions, in a JSON file: ``media key -> variant keys``.
 
-    def __init__(self, path: Path | None) -> None:
+    Mounts that share a cache directory share the file. Each change reads
+    the file again and rewrites it under an ``flock``, so that one mount
+    does not drop another's pins. `contains` rereads the file when its
+    modification time has changed, checking at most once per
+    `PIN_RELOAD_INTERVAL` seconds.
+    """
+
+    def __init__(
+        self, path: Path | None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.path = path
         self.pins: dict[str, dict[str, str]] = {}
-        if path is not None:
-            try:
-                self.pins = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                pass
-            except (OSError, ValueError) as exc:
-                log.warning("ignoring the unreadable pin list %s: %s", path, exc)
+        self._clock = clock
+        self._checked = float("-inf")
+        self._mtime_ns: int | None = None
+        self._reload()
+
+    def _reload(self) -> None:
+        if self.path is None:
+            return
+        try:
+            status = self.path.stat()
+            if status.st_mtime_ns == self._mtime_ns:
+                return
+            self.pins = json.loads(self.path.read_text(encoding="utf-8"))
+            self._mtime_ns = status.st_mtime_ns
+        except FileNotFoundError:
+            self.pins = {}
+            self._mtime_ns = None
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring the unreadable pin list %s: %s", self.path, exc)
 
     def contains(self, media_key: str, variant_key: str) -> bool:
+        """Whether the version is pinned, by this mount or another."""
+        now = self._clock()
+        if now - self._checked >= PIN_RELOAD_INTERVAL:
+            self._checked = now
+            self._reload()
         return variant_key in self.pins.get(media_key, {})
 
     def add(self, media_key: str, variant_key: str, label: str) -> None:
-        self.pins.setdefault(media_key, {})[variant_key] = label
-        self._save()
+        """Pin a version; *label* (its path in the mount) is for people."""
+        with self._locked():
+            self.pins.setdefault(media_key, {})[variant_key] = label
 
     def remove(self, media_key: str, variant_key: str) -> bool:
-        variants = self.pins.get(media_key, {})
-        found = variants.pop(variant_key, None) is not None
-        if not variants:
-            self.pins.pop(media_key, None)
-        self._save()
+        """Unpin a version; return False if it was not pinned."""
+        with self._locked():
+            variants = self.pins.get(media_key, {})
+            found = variants.pop(variant_key, None) is not None
+            if not variants:
+                self.pins.pop(media_key, None)
         return found
 
-    def _save(self) -> None:
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Reread the file, let the caller change `pins`, write it back."""
         if self.path is None:
+            yield
             return
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(self.pins, indent=2, sort_keys=True) + "\n")
-        os.replace(temporary, self.path)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._mtime_ns = None
+            self._reload()
+            yield
+            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            text = json.dumps(self.pins, indent=2, sort_keys=True) + "\n"
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, self.path)
+            self._mtime_ns = self.path.stat().st_mtime_ns
 
 
 class PinError(Exception):
@@ -189,7 +236,7 @@ class Pinner:
 
     @property
     def held(self) -> int:
-        """Pinned files that this mount holds open."""
+        """Pinned files that this mount keeps open."""
         return len(self._held)
 
     async def close(self) -> None:
@@ -200,7 +247,7 @@ class Pinner:
 
 
 async def serve_control(pinner: Pinner, path: Path, task_status: Any) -> None:
-    """Answer pin and unpin requests on the Unix socket *path* until cancelled."""
+    """Serve pin and unpin requests on the Unix socket *path* until cancelled."""
     # The instance lock is held, so a socket file here is a dead mount's.
     _remove(path)
     listener = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
@@ -260,7 +307,7 @@ async def _answer(pinner: Pinner, stream: trio.SocketStream) -> None:
 
 @dataclass
 class StatusSources:
-    """Where the numbers of the status file come from."""
+    """The sources of the numbers in the status file."""
 
     engine: Callable[[], Engine | None]
     traffic: TrafficCounters

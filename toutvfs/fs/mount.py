@@ -1,9 +1,9 @@
 """Running a mount: the FUSE main loop, readiness, signals and a clean unmount.
 
-SIGINT or SIGTERM stops the main loop, makes waiting reads fail with EIO and
-unmounts; if the loop has not ended `STOP_GRACE` seconds later, it is
-cancelled. A second signal unmounts and exits the process at once with
-status `EXIT_FORCED`.
+SIGINT or SIGTERM makes waiting reads fail with EIO, stops the main loop
+and unmounts. If the loop has not ended `STOP_GRACE` seconds later, the
+requests still running are cancelled. A second signal unmounts and exits
+the process at once with status `EXIT_FORCED`.
 
 Signals that arrive while the mount starts are not lost: `StartupSignals`
 catches them from the moment the command line calls `StartupSignals.install`.
@@ -39,7 +39,7 @@ REPLY_POLL = 0.01
 # Exit status of a process stopped by a second signal.
 EXIT_FORCED = 130
 
-# Seconds allowed for the probe that checks the mount answers.
+# Seconds allowed for the probe that checks the mount responds.
 READY_PROBE_TIMEOUT = 30.0
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -104,7 +104,7 @@ def run(
     *lifespan* is entered inside the event loop before serving and left after
     the main loop ends; it owns the network clients. *on_ready* runs once a
     ``stat`` of the mountpoint from a worker thread has returned the root,
-    which shows the kernel mount answers requests.
+    which shows that the kernel mount serves requests.
     """
     startup = startup or StartupSignals()
     pyfuse3.init(operations, mountpoint, options)
@@ -138,16 +138,16 @@ async def _serve(
 
 
 async def _probe(mountpoint: str, on_ready: Callable[[], None] | None) -> None:
-    """Call *on_ready* once the mount answers a ``stat``."""
+    """Call *on_ready* once the mount responds to a ``stat``."""
     with trio.move_on_after(READY_PROBE_TIMEOUT) as scope:
         status = await trio.to_thread.run_sync(
             os.stat, mountpoint, abandon_on_cancel=True
         )
     if scope.cancelled_caught:
-        log.error("the mount did not answer within %.0f s", READY_PROBE_TIMEOUT)
+        log.error("the mount did not respond within %.0f s", READY_PROBE_TIMEOUT)
         pyfuse3.terminate()
         return
-    log.info("the mount answers (root inode %d)", status.st_ino)
+    log.info("the mount responds (root inode %d)", status.st_ino)
     if on_ready is not None:
         on_ready()
 

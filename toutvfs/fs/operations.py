@@ -110,7 +110,8 @@ class Operations(pyfuse3.Operations):
         self._texts: dict[int, bytes] = {}
         self._lookups: dict[int, int] = {}
         self._read_scopes: set[trio.CancelScope] = set()
-        # Requests answered with an errno because of a domain or unexpected error.
+        # Requests that failed with an errno because of a domain or unexpected
+        # error.
         self.failed_requests = 0
         # Set by cancel_reads; media reads then fail at once.
         self.stopping = False

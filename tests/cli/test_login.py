@@ -1,0 +1,170 @@
+"""``toutvfs login`` and ``logout``, and mounts that use the stored token."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clitools import EXIT_TIMEOUT, toutvfs, wait_for
+
+from toutvfs.emulator import Emulator
+
+DEMO_USER = "demo@toutvfs.test"
+
+
+def make_jwt(claims: dict[str, object]) -> str:
+    def part(data: dict[str, object]) -> str:
+        raw = json.dumps(data).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.c2ln"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    with Emulator() as running:
+        yield running
+
+
+def log_in_demo(emulator: Emulator, password: str) -> subprocess.CompletedProcess[str]:
+    """Run ``toutvfs login`` for the emulator's demo account with *password*."""
+    return toutvfs(
+        "login",
+        "--emulator",
+        emulator.base_url,
+        "--user",
+        DEMO_USER,
+        env=dict(os.environ, TOUTVFS_PASSWORD=password),
+    )
+
+
+def credentials_file(home: Path) -> Path:
+    return home / "config" / "toutvfs" / "credentials.json"
+
+
+def test_login_with_pasted_token(home: Path) -> None:
+    token = make_jwt({"email": "ann@example.test", "exp": int(time.time()) + 3600})
+    result = toutvfs("login", "--token", input=f"Bearer {token}\n")
+    assert result.returncode == 0, result.stderr
+    path = credentials_file(home)
+    assert result.stdout.startswith(
+        f"toutvfs: logged in as ann@example.test; token stored in {path}, valid until "
+    )
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    stored = json.loads(path.read_text())
+    assert stored["token"] == token
+    assert stored["user"] == "ann@example.test"
+    assert token not in result.stdout + result.stderr
+
+
+def test_login_rejects_expired_token(home: Path) -> None:
+    token = make_jwt({"sub": "x", "exp": int(time.time()) - 10})
+    result = toutvfs("login", "--token", input=token + "\n")
+    assert result.returncode == 2
+    assert result.stderr == "toutvfs login: the pasted token has already expired\n"
+    assert not credentials_file(home).exists()
+
+
+def test_logout_removes_file(home: Path) -> None:
+    token = make_jwt({"email": "ann@example.test"})
+    assert toutvfs("login", "--token", input=token + "\n").returncode == 0
+    result = toutvfs("logout")
+    assert result.returncode == 0
+    path = credentials_file(home)
+    assert result.stdout == f"toutvfs: logged out ann@example.test; deleted {path}\n"
+    assert not path.exists()
+    again = toutvfs("logout")
+    assert again.returncode == 0
+    assert again.stdout == f"toutvfs: not logged in ({path} does not exist)\n"
+
+
+def test_login_with_password(home: Path, emulator: Emulator) -> None:
+    result = log_in_demo(emulator, "demo")
+    assert result.returncode == 0, result.stderr
+    path = credentials_file(home)
+    text = path.read_text()
+    assert "demo" not in json.loads(text)["token"].split(".")[0]
+    assert '"password"' not in text
+    assert json.loads(text)["user"] == DEMO_USER
+    assert json.loads(text)["service"] == emulator.base_url
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_login_wrong_password(home: Path, emulator: Emulator) -> None:
+    result = log_in_demo(emulator, "wrong")
+    assert result.returncode == 1
+    assert result.stderr.startswith("toutvfs login: login failed: ")
+    assert len(result.stderr.splitlines()) == 1
+    assert "wrong" not in result.stderr
+    assert not credentials_file(home).exists()
+
+
+def mount_emulator(emulator: Emulator, mountpoint: Path, log: Path) -> Iterator[Path]:
+    result = toutvfs(
+        "--emulator", emulator.base_url, "--log-file", str(log), str(mountpoint)
+    )
+    assert result.returncode == 0, result.stderr
+    try:
+        yield mountpoint
+    finally:
+        record = json.loads((mountpoint / ".toutvfs-status").read_text())
+        os.kill(record["pid"], signal.SIGTERM)
+        wait_for(lambda: not os.path.ismount(mountpoint), EXIT_TIMEOUT, "unmount")
+
+
+def test_mount_uses_stored_login(
+    home: Path, emulator: Emulator, mountpoint: Path, tmp_path: Path
+) -> None:
+    login = log_in_demo(emulator, "demo")
+    assert login.returncode == 0, login.stderr
+    log = tmp_path / "toutvfs.log"
+    for root in mount_emulator(emulator, mountpoint, log):
+        files = sorted(root.glob("shows/*/*/*/*.ts"))
+        assert files
+        with files[0].open("rb") as stream:
+            assert len(stream.read(4096)) == 4096
+    text = log.read_text()
+    assert f"credentials: stored login of {DEMO_USER}" in text
+    token = json.loads(credentials_file(home).read_text())["token"]
+    assert token not in text
+
+
+def test_mount_anonymous_after_logout(
+    home: Path, emulator: Emulator, mountpoint: Path, tmp_path: Path
+) -> None:
+    assert toutvfs("logout").returncode == 0
+    log = tmp_path / "toutvfs.log"
+    for root in mount_emulator(emulator, mountpoint, log):
+        assert sorted(root.glob("shows/*"))
+    assert "credentials: none (anonymous)" in log.read_text()
+
+
+def test_mount_with_expired_stored_token(
+    home: Path, emulator: Emulator, mountpoint: Path
+) -> None:
+    token = make_jwt({"email": "ann@example.test", "exp": int(time.time()) + 3600})
+    assert (
+        toutvfs(
+            "login", "--token", "--emulator", emulator.base_url, input=token + "\n"
+        ).returncode
+        == 0
+    )
+    path = credentials_file(home)
+    stored = json.loads(path.read_text())
+    stored["expires"] = time.time() - 5
+    path.write_text(json.dumps(stored))
+    result = toutvfs("--emulator", emulator.base_url, str(mountpoint))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"toutvfs: the token stored for ann@example.test in {path} has expired; "
+        "run `toutvfs login` again\n"
+    )
+    assert not os.path.ismount(mountpoint)
