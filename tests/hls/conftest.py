@@ -534,4 +534,5 @@ def fast_policy() -> RetryPolicy:
         backoff_max=0.05,
         retry_after_max=2.0,
         part_deadline=4.0,
+        open_deadline=5.0,
     )

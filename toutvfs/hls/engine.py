@@ -22,13 +22,14 @@ import trio
 
 from toutvfs.errors import (
     Error,
+    NetworkTimeout,
     PlaylistError,
     SegmentError,
     UnexpectedHttpStatusCode,
 )
 from toutvfs.hls.buffers import BufferPool
 from toutvfs.hls.cache import CacheKey, SegmentCache
-from toutvfs.hls.crypto import CryptoError
+from toutvfs.hls.crypto import CryptoError, Data
 from toutvfs.hls.fetch import Fetcher, RetryPolicy
 from toutvfs.hls.layout import Layout, LayoutStore, fingerprint
 from toutvfs.hls.parts import KeyRing, PartChanged, measure_part
@@ -40,7 +41,7 @@ from toutvfs.hls.stream import Stream
 log = logging.getLogger(__name__)
 
 # Bytes of decrypted parts kept in memory across all streams.
-DEFAULT_MEMORY_LIMIT = 64 * 1024 * 1024
+DEFAULT_MEMORY_LIMIT = 32 * 1024 * 1024
 
 # Concurrent requests to one host, which is also the deepest useful read-ahead.
 DEFAULT_CONNECTIONS_PER_HOST = 8
@@ -178,13 +179,22 @@ class Engine:
             PlaylistError, UnsupportedMedia: the playlists cannot be used.
             SegmentError: a part could not be measured.
             NetworkError: a playlist could not be fetched.
+            NetworkTimeout: the whole open took more than
+                `RetryPolicy.open_deadline` seconds.
         """
         identity = (media_key, variant_key)
         lock = self._open_locks.setdefault(identity, trio.Lock())
+        deadline = self.fetcher.policy.open_deadline
         async with lock:
             source = self._sources.get(identity)
             if source is None:
-                source = await self._new_source(media_key, variant_key, resolve)
+                with trio.move_on_after(deadline) as scope:
+                    source = await self._new_source(media_key, variant_key, resolve)
+                if scope.cancelled_caught or source is None:
+                    raise NetworkTimeout(
+                        f"opening {media_key}/{variant_key} did not finish "
+                        f"within {deadline:g} s"
+                    )
                 self._sources[identity] = source
             source.streams += 1
         return Stream(source, self.readahead, self._release)
@@ -242,7 +252,7 @@ class Engine:
             0,
         )
 
-        async def keep_body(part: Part, plaintext: bytes) -> None:
+        async def keep_body(part: Part, plaintext: Data) -> None:
             position = positions[id(part)]
             self.shared.pool.put((media_key, variant_key, position), plaintext)
             if self.cache is not None:

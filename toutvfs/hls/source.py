@@ -35,7 +35,7 @@ from toutvfs.errors import (
 )
 from toutvfs.hls.buffers import BufferPool
 from toutvfs.hls.cache import CacheKey, SegmentCache
-from toutvfs.hls.crypto import CryptoError
+from toutvfs.hls.crypto import CryptoError, Data
 from toutvfs.hls.fetch import Fetcher
 from toutvfs.hls.layout import Layout, fingerprint
 from toutvfs.hls.parts import KeyRing, PartChanged, fetch_part, fetch_part_tail
@@ -81,7 +81,7 @@ class Job:
     position: int
     done: trio.Event = field(default_factory=trio.Event)
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    result: bytes | None = None
+    result: Data | None = None
     error: Exception | None = None
     waiters: int = 0
     wanted: int = 0
@@ -123,7 +123,7 @@ class Source:
     def pool_key(self, position: int) -> tuple[str, str, int]:
         return (self.media_key, self.variant_key, position)
 
-    def buffered(self, position: int) -> bytes | None:
+    def buffered(self, position: int) -> Data | None:
         """Return the part's plaintext if it is in memory, without waiting."""
         return self.shared.pool.get(self.pool_key(position))
 
@@ -131,7 +131,7 @@ class Source:
         """Return True if the part is in memory or being fetched."""
         return position in self._jobs or self.buffered(position) is not None
 
-    async def get(self, position: int) -> bytes:
+    async def get(self, position: int) -> Data:
         """Return the whole plaintext of the part at *position*.
 
         Raises:
@@ -163,7 +163,7 @@ class Source:
         self.shared.pool.put(self.pool_key(position), data)
         return True
 
-    async def get_tail(self, position: int, offset: int) -> tuple[int, bytes]:
+    async def get_tail(self, position: int, offset: int) -> tuple[int, Data]:
         """Return (start, plaintext) of the part from near *offset* to its end.
 
         This serves a seek into the middle of a part that is neither in
@@ -250,8 +250,10 @@ class Source:
                 del self._jobs[job.position]
             job.done.set()
             self.shared.job_finished()
-        if job.error is not None and job.waiters:
-            log.error("%s", job.error)
+        # A reader that waits gets the error and reports it; a failed
+        # prefetch is only retried by the next reader of that part.
+        if job.error is not None and not job.waiters and not job.scope.cancel_called:
+            log.info("prefetch failed: %s", job.error)
 
     def _segment_error(self, part: Part, cause: str) -> SegmentError:
         return SegmentError(
@@ -259,15 +261,15 @@ class Source:
             index=part.index,
         )
 
-    async def _load(self, position: int) -> bytes:
+    async def _load(self, position: int) -> Data:
         size = self.layout.sizes[position]
         cache = self.shared.cache
         key = self.cache_key(position)
         if cache is not None:
-            data = await cache.get(key, size)
-            if data is not None:
-                self.shared.pool.put(self.pool_key(position), data)
-                return data
+            cached = await cache.get(key, size)
+            if cached is not None:
+                self.shared.pool.put(self.pool_key(position), cached)
+                return cached
 
         data = await self._fetch(position)
         if len(data) != size:
@@ -283,7 +285,7 @@ class Source:
                 await cache.put(key, data)
         return data
 
-    async def _fetch(self, position: int) -> bytes:
+    async def _fetch(self, position: int) -> Data:
         served = self.layout.cipher_lengths[position]
         for refreshes in range(MAX_REFRESHES + 1):
             generation = self.generation

@@ -24,6 +24,7 @@ from collections.abc import Callable
 import trio
 
 from toutvfs.errors import StreamError
+from toutvfs.hls.crypto import Data
 from toutvfs.hls.parts import PartChanged
 from toutvfs.hls.readahead import ReadaheadSettings, ReadPattern
 from toutvfs.hls.source import Source
@@ -49,7 +50,7 @@ class Stream:
         self._pattern = ReadPattern(settings)
         self._wanted: set[int] = set()
         self._reading: set[int] = set()
-        self._tail: tuple[int, int, bytes] | None = None
+        self._tail: tuple[int, int, Data] | None = None
         self._current: int | None = None
         self._ranges_ignored = False
         self._closed = False
@@ -97,7 +98,7 @@ class Stream:
             self._schedule(last, now)
         return b"".join(chunks)
 
-    async def _slice(self, position: int, low: int, high: int) -> bytes:
+    async def _slice(self, position: int, low: int, high: int) -> Data:
         """Return plaintext bytes *low* to *high* of the part at *position*."""
         source = self._source
         data = source.buffered(position)
