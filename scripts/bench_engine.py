@@ -217,6 +217,7 @@ async def read_all(args: argparse.Namespace) -> None:
 
         start = trio.current_time()
         stream = await engine.open(args.media, variants[-1].key, resolve)
+        opened = trio.current_time() - start
         total = 0
         for offset in range(0, stream.size, READ_SIZE):
             total += len(await stream.read(offset, READ_SIZE))
@@ -225,7 +226,8 @@ async def read_all(args: argparse.Namespace) -> None:
         await engine.wait_idle()
     if total != stream.size:
         raise SystemExit(f"read {total} bytes of {stream.size}")
-    print(f"{total} bytes in {elapsed:.3f} s, {total / elapsed / 1e6:.1f} MB/s")
+    rate = total / elapsed / 1e6
+    print(f"{total} bytes in {elapsed:.3f} s ({opened:.3f} s to open), {rate:.1f} MB/s")
 
 
 def _kind(request: tuple[str, str | None, int]) -> str:

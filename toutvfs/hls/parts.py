@@ -98,21 +98,12 @@ async def measure_part(
     fetcher: Fetcher,
     keys: KeyRing,
     on_body: BodyCallback | None = None,
-    *,
-    whole: bool = False,
 ) -> tuple[int, int]:
     """Return (plaintext size, served length) of *part*.
 
-    With *whole*, the part is fetched whole and its plaintext goes to
-    *on_body*; so does the plaintext of a server that ignored ``Range``.
+    The plaintext of a server that ignored ``Range`` goes to *on_body*.
     """
     encryption = part.encryption
-    if whole:
-        data = await _fetch_served(part, fetcher)
-        plaintext = await _decrypt(part, data, keys)
-        if on_body is not None:
-            await on_body(part, plaintext)
-        return len(plaintext), len(data)
     if encryption is None and part.byterange is not None:
         return part.byterange[1], part.byterange[1]
 
@@ -171,10 +162,15 @@ async def _decrypt(part: Part, data: Data, keys: KeyRing) -> Data:
     return decrypt_part(data, key, part.encryption.iv)
 
 
-async def fetch_part(part: Part, served: int, fetcher: Fetcher, keys: KeyRing) -> Data:
-    """Return the plaintext of a whole part, checked against its length."""
+async def fetch_part(
+    part: Part, served: int | None, fetcher: Fetcher, keys: KeyRing
+) -> Data:
+    """Return the plaintext of a whole part, checked against its length.
+
+    *served* is the measured length, or None while it is not known yet.
+    """
     data = await _fetch_served(part, fetcher)
-    if len(data) != served:
+    if served is not None and len(data) != served:
         raise PartChanged(
             f"{redact(part.uri)} is {len(data)} bytes long, but {served} were measured"
         )

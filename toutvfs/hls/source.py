@@ -88,7 +88,13 @@ class Job:
 
 
 class Source:
-    """Parts, layout and fetch jobs of one media and variant."""
+    """Parts, layout and fetch jobs of one media and variant.
+
+    A source may start without its layout, so that the first segment's
+    fetch runs while the other parts are measured; such a job waits for
+    `set_layout` before it checks its size. Streams see only sources with
+    a layout.
+    """
 
     def __init__(
         self,
@@ -97,15 +103,21 @@ class Source:
         variant_key: str,
         resolve: Resolve,
         parts: list[Part],
-        layout: Layout,
+        layout: Layout | None = None,
     ) -> None:
         self.shared = shared
         self.media_key = media_key
         self.variant_key = variant_key
         self.resolve = resolve
         self.parts = parts
-        self.layout = layout
+        self.fingerprint = fingerprint(parts)
+        self._layout = layout
+        self._layout_ready = trio.Event()
+        if layout is not None:
+            self.set_layout(layout)
         self.generation = 0
+        # True while the source itself wants its first segment, during open.
+        self.holds_first = False
         self.streams = 0
         self.pins: Counter[int] = Counter()
         self._jobs: dict[int, Job] = {}
@@ -115,10 +127,29 @@ class Source:
     def name(self) -> str:
         return f"{self.media_key}/{self.variant_key}"
 
+    @property
+    def layout(self) -> Layout:
+        """The sizes of the parts; only sources with a layout reach streams."""
+        assert self._layout is not None, "the layout is not measured yet"
+        return self._layout
+
+    def set_layout(self, layout: Layout) -> None:
+        """Record the measured layout and release jobs waiting for it."""
+        if layout.fingerprint != self.fingerprint:
+            raise ValueError("the layout describes another segment list")
+        self._layout = layout
+        self._layout_ready.set()
+
+    @property
+    def first_segment(self) -> int:
+        """Position of the first segment, after any init section."""
+        for position, part in enumerate(self.parts):
+            if part.kind == "segment":
+                return position
+        return 0
+
     def cache_key(self, position: int) -> CacheKey:
-        return CacheKey(
-            self.media_key, self.variant_key, self.layout.fingerprint, position
-        )
+        return CacheKey(self.media_key, self.variant_key, self.fingerprint, position)
 
     def pool_key(self, position: int) -> tuple[str, str, int]:
         return (self.media_key, self.variant_key, position)
@@ -186,12 +217,16 @@ class Source:
         except (Error, CryptoError) as exc:
             raise self._segment_error(part, str(exc)) from exc
 
-    def want(self, position: int) -> None:
-        """Start fetching a part ahead of need, unless it is pending already."""
+    def want(self, position: int) -> bool:
+        """Start fetching a part ahead of need, or join its running fetch.
+
+        Returns False, and records nothing, if the part is in memory already.
+        """
         if self.buffered(position) is not None:
-            return
+            return False
         job = self._start(position)
         job.wanted += 1
+        return True
 
     def unwant(self, position: int) -> None:
         """Withdraw one `want`, and cancel the job if no reader needs it."""
@@ -262,16 +297,17 @@ class Source:
         )
 
     async def _load(self, position: int) -> Data:
-        size = self.layout.sizes[position]
         cache = self.shared.cache
         key = self.cache_key(position)
-        if cache is not None:
-            cached = await cache.get(key, size)
+        if cache is not None and self._layout is not None:
+            cached = await cache.get(key, self._layout.sizes[position])
             if cached is not None:
                 self.shared.pool.put(self.pool_key(position), cached)
                 return cached
 
         data = await self._fetch(position)
+        await self._layout_ready.wait()
+        size = self.layout.sizes[position]
         if len(data) != size:
             raise PartChanged(
                 f"the plaintext is {len(data)} bytes long, "
@@ -286,7 +322,8 @@ class Source:
         return data
 
     async def _fetch(self, position: int) -> Data:
-        served = self.layout.cipher_lengths[position]
+        layout = self._layout
+        served = None if layout is None else layout.cipher_lengths[position]
         for refreshes in range(MAX_REFRESHES + 1):
             generation = self.generation
             part = self.parts[position]
@@ -318,7 +355,7 @@ class Source:
                 return
             master_url = await self.resolve()
             parts = await self.shared.load_parts(master_url, self.variant_key)
-            if fingerprint(parts) != self.layout.fingerprint:
+            if fingerprint(parts) != self.fingerprint:
                 raise PlaylistError(
                     f"{self.name}: the segment list changed when the URLs "
                     "were signed again"

@@ -55,6 +55,12 @@ class Stream:
         self._ranges_ignored = False
         self._closed = False
         self.size = source.layout.total
+        # Most readers start at the beginning; a first read elsewhere is a
+        # seek, which withdraws this prefetch.
+        first = source.first_segment
+        if first < len(source.layout.sizes) and source.want(first):
+            self._wanted.add(first)
+            source.pins[first] += 1
 
     @property
     def seeks(self) -> int:
@@ -155,9 +161,9 @@ class Stream:
             if source.buffered(position) is None and not source.is_pending(position):
                 if not source.shared.pool.has_room(layout.sizes[position]):
                     break
-            self._wanted.add(position)
-            source.pins[position] += 1
-            source.want(position)
+            if source.want(position):
+                self._wanted.add(position)
+                source.pins[position] += 1
         for position in [p for p in self._wanted if p >= last + 1 + depth]:
             self._wanted.discard(position)
             source.unwant(position)
