@@ -1,24 +1,39 @@
-"""The ``toutvfs`` command line: parse options, start the demo, mount.
+"""Command line layer: the ``toutvfs`` command and its subcommands.
 
-Exit status: 0 after a clean unmount, 2 for a usage error (including a bad
-mountpoint), 1 when the mount could not start.
+``toutvfs [SOURCE] MOUNTPOINT`` mounts; ``toutvfs login``, ``logout``,
+``status``, ``prefetch`` and ``unpin`` are the other commands. The mount
+form also takes the arguments that mount(8) passes to a FUSE helper
+(``toutvfs SOURCE MOUNTPOINT -o OPTIONS``), so ``mount -t fuse.toutvfs`` and
+``/etc/fstab`` work.
+
+Exit status: 0 on success (for a mount in the background, once it answers;
+in the foreground, after a clean unmount), 1 when the mount or command
+failed, 2 for a usage error (a bad option or mountpoint), 130 after a second
+stop signal.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from toutvfs import __version__
 from toutvfs.config import Config
 
-log = logging.getLogger("toutvfs")
+if TYPE_CHECKING:
+    from toutvfs.client import TokenSource
+    from toutvfs.daemon import Readiness
+    from toutvfs.fs.mount import StartupSignals
+
+log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -29,157 +44,429 @@ DEMO_USER = "demo@toutvfs.test"
 DEMO_PASSWORD = "demo"
 
 DEFAULT_CACHE_MIB = 2048
+DEFAULT_DIR_TTL = 1800.0
+DEFAULT_READAHEAD = 8
+DEFAULT_CONNECTIONS = 6
+
+SUBCOMMANDS = ("login", "logout", "status", "prefetch", "unpin")
+
+# Sources that mount(8) and fstab may name before the mountpoint.
+SOURCES = ("toutvfs", "demo")
 
 
 class UsageError(Exception):
     """A command-line mistake, reported in one line with exit status 2."""
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must be zero or more")
+    return value
+
+
+def _versions(text: str) -> str:
+    from toutvfs.fs.backend import parse_versions
+
+    return parse_versions(text)
+
+
+_positive_int.__name__ = "positive integer"
+_non_negative_float.__name__ = "number of seconds"
+_versions.__name__ = "versions"
+
+
+def default_log_file() -> Path:
+    """Return the log file of a mount in the background without --log-file."""
+    return Path(platformdirs.user_log_dir("toutvfs")) / "toutvfs.log"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Return the parser of the ``toutvfs`` command."""
+    """Return the parser of the mount command."""
+    from toutvfs.accounts import CREDENTIAL_ORDER
+    from toutvfs.settings import default_config_path
+
     parser = argparse.ArgumentParser(
         prog="toutvfs",
-        description="Mount the TOU.TV catalogue as a read-only filesystem.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Mount the TOU.TV catalogue as a read-only filesystem.\n\n"
+        "Other commands: toutvfs login | logout | status MOUNTPOINT | "
+        "prefetch PATH... | unpin PATH... (each has --help).",
+        epilog="Credentials are taken from the first of:\n"
+        + CREDENTIAL_ORDER
+        + "\n\nOptions can also be given as -o name=value and in the config "
+        "file, by their long names; the command line wins over the config file.",
     )
-    parser.add_argument("mountpoint", help="an existing, empty directory")
     parser.add_argument(
+        "targets",
+        nargs="+",
+        metavar="[SOURCE] MOUNTPOINT",
+        help="an existing, empty directory; SOURCE (toutvfs or demo) is what "
+        "mount(8) passes and may be left out",
+    )
+    where = parser.add_argument_group("what to mount")
+    where.add_argument(
         "--demo",
         action="store_true",
         help="start the embedded TOU.TV emulator on a free loopback port and "
         "mount it, logged in with its demo account",
     )
-    parser.add_argument(
+    where.add_argument(
         "--emulator",
         metavar="URL",
         help="use a TOU.TV emulator already running at URL instead of the real service",
     )
-    parser.add_argument(
-        "--user",
-        default=os.environ.get("TOUTVFS_USER", ""),
-        help="TOU.TV account (an email address); the password comes from the "
-        "TOUTVFS_PASSWORD environment variable (default: $TOUTVFS_USER, or "
-        "anonymous)",
+    where.add_argument(
+        "--hls",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="mount the HLS master playlist at URL instead of TOU.TV: one "
+        "directory per playlist, one file per variant (repeat for more)",
     )
-    parser.add_argument(
+    account = parser.add_argument_group("account")
+    account.add_argument(
+        "--user",
+        metavar="EMAIL",
+        help="log in as EMAIL; the password comes from $TOUTVFS_PASSWORD, or "
+        "from a prompt with -f on a terminal",
+    )
+    account.add_argument(
+        "--token-file",
+        metavar="FILE",
+        type=Path,
+        help="use the bearer token on the first line of FILE",
+    )
+    cache = parser.add_argument_group("cache and network")
+    cache.add_argument(
         "--cache-dir",
         type=Path,
         default=Path(platformdirs.user_cache_dir("toutvfs")),
-        help="directory of the segment cache (default: %(default)s)",
+        metavar="DIR",
+        help="directory of the segment cache, layouts and pins (default: %(default)s)",
     )
-    parser.add_argument(
+    cache.add_argument(
         "--cache-size",
-        type=int,
+        type=_positive_int,
         default=DEFAULT_CACHE_MIB,
         metavar="MIB",
-        help="bound of the segment cache in MiB (default: %(default)s)",
+        help="maximum size of the segment cache in MiB (default: %(default)s)",
     )
-    parser.add_argument(
+    cache.add_argument(
         "--no-cache",
         action="store_true",
-        help="keep no segments on disk",
+        help="keep no segments on disk; prefetch and pins need the cache",
     )
-    parser.add_argument(
+    cache.add_argument(
         "--dir-ttl",
-        type=float,
-        default=1800.0,
+        type=_non_negative_float,
+        default=DEFAULT_DIR_TTL,
         metavar="SECONDS",
-        help="how long a directory listing is kept (default: %(default)s)",
+        help="how long a directory listing is kept before it is fetched again, "
+        "in seconds (default: %(default).0f)",
     )
-    parser.add_argument(
+    cache.add_argument(
+        "--versions",
+        type=_versions,
+        default="all",
+        metavar="WHICH",
+        help="media versions listed per episode: all, highest, lowest, or a "
+        "maximum height in pixels such as 720 (default: %(default)s)",
+    )
+    cache.add_argument(
+        "--readahead",
+        type=_positive_int,
+        default=DEFAULT_READAHEAD,
+        metavar="PARTS",
+        help="maximum HLS segments fetched ahead of a sequential reader "
+        "(default: %(default)s)",
+    )
+    cache.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=DEFAULT_CONNECTIONS,
+        metavar="N",
+        help="maximum concurrent HTTP requests to one host (default: %(default)s)",
+    )
+    process = parser.add_argument_group("process and logs")
+    process.add_argument(
         "-f",
         "--foreground",
         action="store_true",
-        help="stay in the foreground (the only mode for now)",
+        help="stay in the foreground and log to standard error; by default the "
+        "command returns once the mount answers and the mount runs in the "
+        "background",
     )
-    parser.add_argument(
+    process.add_argument(
+        "-o",
+        dest="options",
+        metavar="OPTIONS",
+        action="append",
+        default=[],
+        help="comma-separated mount options: FUSE options such as allow_other "
+        "or default_permissions go to libfuse, and toutvfs options by long "
+        "name (cache_size=4096, versions=720) set those options",
+    )
+    process.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"TOML file of option defaults (default: {default_config_path()}, "
+        "read if it exists)",
+    )
+    process.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="FILE",
+        help="append log records to FILE (default: standard error with -f, "
+        f"else {default_log_file()})",
+    )
+    process.add_argument(
         "--log-level",
         default="INFO",
+        type=str.upper,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="lowest level of messages written to standard error "
-        "(default: %(default)s)",
+        help="lowest level of log records written (default: %(default)s)",
     )
-    parser.add_argument(
+    process.add_argument(
+        "--debug-http",
+        action="store_true",
+        help="log every HTTP request and response at DEBUG, with tokens and "
+        "signed query strings replaced by REDACTED",
+    )
+    process.add_argument(
         "--debug-fuse",
         action="store_true",
-        help="log every FUSE request (libfuse's debug output)",
+        help="log every FUSE request (libfuse's debug output, to standard error)",
     )
     parser.add_argument("--version", action="version", version=__version__)
     return parser
 
 
-def check_mountpoint(path: str) -> str:
-    """Return *path* as an absolute path, or raise `UsageError`."""
-    if not os.path.exists(path):
-        raise UsageError(f"mountpoint {path} does not exist; create it first")
-    if not os.path.isdir(path):
-        raise UsageError(f"mountpoint {path} is not a directory")
-    return os.path.abspath(path)
-
-
-def configure_logging(level: str) -> None:
-    """Send the package's log records to standard error, quieting httpx."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    root = logging.getLogger("toutvfs")
-    root.addHandler(handler)
-    root.setLevel(level)
-    # httpx logs every URL at INFO, and signed URLs carry tokens.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in SUBCOMMANDS:
+        from toutvfs.commands import run_subcommand
+
+        return run_subcommand(arguments)
     try:
-        mountpoint = check_mountpoint(args.mountpoint)
+        return _mount_command(arguments)
     except UsageError as exc:
         print(f"toutvfs: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(args.log_level)
 
+
+def parse_mount_arguments(arguments: list[str]) -> argparse.Namespace:
+    """Parse the mount command's arguments, config file and ``-o`` options.
+
+    Raises:
+        UsageError: an invalid option, config file or target.
+    """
+    from toutvfs.settings import (
+        SettingsError,
+        apply_config,
+        default_config_path,
+        read_config,
+        split_mount_options,
+    )
+
+    parser = build_parser()
+    # The config file must be known before the other options are parsed,
+    # because its values become the parser's defaults.
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--config", type=Path)
+    known, _ = first.parse_known_args(arguments)
+    try:
+        config_path = known.config
+        if config_path is not None or default_config_path().exists():
+            path = config_path or default_config_path()
+            apply_config(parser, read_config(path), str(path))
+        args = parser.parse_args(arguments)
+        mount_options = split_mount_options(parser, args.options)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    for dest, value in mount_options.toutvfs.items():
+        setattr(args, dest, value)
+    args.fuse_options = tuple(mount_options.fuse)
+    args.ignored_options = tuple(mount_options.ignored)
+
+    if len(args.targets) > 2:
+        raise UsageError("expected [SOURCE] MOUNTPOINT, got " + " ".join(args.targets))
+    if len(args.targets) == 2:
+        source = args.targets[0]
+        if source not in SOURCES:
+            raise UsageError(
+                f"unknown source {source!r}: use toutvfs or demo (or leave it out)"
+            )
+        if source == "demo":
+            args.demo = True
+    args.mountpoint = args.targets[-1]
+    chosen = [name for name in ("demo", "emulator", "hls") if getattr(args, name)]
+    if len(chosen) > 1:
+        raise UsageError("--demo, --emulator and --hls exclude each other")
+    return args
+
+
+def _mount_command(arguments: list[str]) -> int:
+    from toutvfs.accounts import CredentialsError, choose_credentials, credentials_path
+    from toutvfs.daemon import (
+        InstanceLock,
+        MountpointError,
+        check_mountpoint,
+        daemonize,
+    )
+    from toutvfs.fs.mount import StartupInterrupted, StartupSignals
+
+    startup = StartupSignals()
+    startup.install()
+    try:
+        args = parse_mount_arguments(arguments)
+        try:
+            mountpoint = check_mountpoint(args.mountpoint)
+        except MountpointError as exc:
+            print(f"toutvfs: {exc}", file=sys.stderr)
+            return EXIT_USAGE if exc.usage else EXIT_FAILURE
+        config = _service_config(args)
+        password = None
+        if args.user and args.foreground and sys.stdin.isatty():
+            if not os.environ.get("TOUTVFS_PASSWORD"):
+                password = getpass.getpass(f"TOU.TV password for {args.user}: ")
+        try:
+            if args.demo:
+                from toutvfs.client import PasswordLogin
+
+                chosen_auth: TokenSource = PasswordLogin(DEMO_USER, DEMO_PASSWORD)
+                origin = "the demo account"
+            else:
+                chosen = choose_credentials(
+                    user=args.user,
+                    token_file=args.token_file,
+                    password=password,
+                    environ=os.environ,
+                    stored_path=credentials_path(),
+                    config=config,
+                )
+                chosen_auth, origin = chosen.source, chosen.origin
+        except CredentialsError as exc:
+            print(f"toutvfs: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+
+        lock = InstanceLock(mountpoint)
+        try:
+            lock.acquire()
+        except MountpointError as exc:
+            print(f"toutvfs: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+
+        log_file = args.log_file
+        if log_file is None and not args.foreground:
+            log_file = default_log_file()
+
+        def serve(readiness: Readiness | None) -> int:
+            from toutvfs.logs import configure_logging
+
+            lock.record_pid()
+            configure_logging(args.log_level, log_file, debug_http=args.debug_http)
+            log.info(
+                "toutvfs %s starting at %s; credentials: %s",
+                __version__,
+                mountpoint,
+                origin,
+            )
+            if args.ignored_options:
+                log.debug("ignored mount options: %s", ",".join(args.ignored_options))
+            ready = readiness.ready if readiness is not None else None
+            return _run_mount(args, mountpoint, config, chosen_auth, ready, startup)
+
+        if args.foreground:
+            return serve(None)
+        hint = str(log_file)
+        try:
+            return daemonize(serve, log_hint=hint)
+        finally:
+            lock.close()
+    except StartupInterrupted as exc:
+        print(f"toutvfs: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _service_config(args: argparse.Namespace) -> Config:
+    if args.emulator:
+        return Config.for_emulator(args.emulator)
+    return Config()
+
+
+def _run_mount(
+    args: argparse.Namespace,
+    mountpoint: str,
+    config: Config,
+    auth: TokenSource,
+    ready: Callable[[], None] | None,
+    startup: StartupSignals,
+) -> int:
     from toutvfs.fs.adapter import StreamSettings
-    from toutvfs.fs.launch import Credentials, mount
+    from toutvfs.fs.backend import EngineOptions
+    from toutvfs.fs.launch import MountRequest, mount
 
     settings = StreamSettings(
         cache_dir=None if args.no_cache else args.cache_dir,
         cache_size=0 if args.no_cache else args.cache_size * 1024 * 1024,
     )
-    credentials = Credentials(args.user, os.environ.get("TOUTVFS_PASSWORD", ""))
+    log.info(
+        "segment cache: %s",
+        "off" if args.no_cache else f"{args.cache_dir}, limit {args.cache_size} MiB",
+    )
 
-    def run(config: Config, on_ready: Callable[[], None] | None = None) -> int:
-        return mount(
-            config,
-            mountpoint,
-            credentials,
+    def request(service: Config) -> MountRequest:
+        return MountRequest(
+            mountpoint=mountpoint,
+            auth=auth,
+            config=service,
+            hls_urls=tuple(args.hls),
             settings=settings,
+            engine=EngineOptions(
+                readahead=args.readahead, connections=args.max_connections
+            ),
+            versions=args.versions,
             ttl=args.dir_ttl,
+            fuse_options=args.fuse_options,
             debug_fuse=args.debug_fuse,
-            on_ready=on_ready,
         )
 
     if args.demo:
         from toutvfs.emulator import Emulator
 
-        credentials = Credentials(user=DEMO_USER, password=DEMO_PASSWORD)
         with Emulator() as emulator:
             log.info("demo emulator at %s", emulator.base_url)
-            config = Config.for_emulator(emulator.base_url)
-            return run(config, on_ready=lambda: _print_demo_hints(mountpoint))
-    if args.emulator:
-        return run(Config.for_emulator(args.emulator))
-    return run(Config())
+
+            def demo_ready() -> None:
+                _print_demo_hints(mountpoint, to_terminal=args.foreground)
+                if ready is not None:
+                    ready()
+
+            return mount(
+                request(Config.for_emulator(emulator.base_url)),
+                on_ready=demo_ready,
+                startup=startup,
+            )
+    return mount(request(config), on_ready=ready, startup=startup)
 
 
-def _print_demo_hints(mountpoint: str) -> None:
-    print(
+def _print_demo_hints(mountpoint: str, *, to_terminal: bool) -> None:
+    hints = (
         f"toutvfs: the demo is mounted at {mountpoint}. Try:\n"
         f"  ls -R {mountpoint}/shows | head\n"
         f"  mpv {mountpoint}/shows/<show>/<season>/<episode>/<variant>.ts\n"
-        "Press Ctrl-C to unmount.",
-        file=sys.stderr,
-        flush=True,
     )
+    if to_terminal:
+        print(hints + "Press Ctrl-C to unmount.", file=sys.stderr, flush=True)
+    else:
+        log.info("%s", hints.strip())

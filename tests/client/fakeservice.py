@@ -18,7 +18,7 @@ import httpx
 
 from toutvfs.config import Config
 
-from . import payloads
+from . import fakehls, payloads
 
 BASE = "http://service.test"
 DEMO_USER = "ana@example.test"
@@ -48,8 +48,11 @@ class FakeService:
         self.token_lifetime = token_lifetime
         self.tokens_issued: list[str] = []
         self.revoked: set[str] = set()
+        self.issue_refresh_tokens = False
+        self.refresh_tokens: set[str] = set()
         self.validation: dict[str, Any] = {}
         self.index_status = 200
+        self.hls_failures: dict[str, int] = {}
         self.routes: dict[str, Handler] = {
             "/ott/catalog/v2/toutv/browse": lambda r: json_response(payloads.browse()),
             "/ott/catalog/v2/toutv/search": self._search_v2,
@@ -91,6 +94,10 @@ class FakeService:
             return json_response({"message": "not found"}, 404)
         if path.startswith("/b2c/"):
             return self._b2c(request, path)
+        if path.startswith("/hls/"):
+            return fakehls.respond(
+                path, request.headers.get("Range"), self.hls_failures
+            )
         return json_response({"message": f"no route {path}"}, 404)
 
     # -- catalogue --------------------------------------------------------
@@ -188,6 +195,26 @@ class FakeService:
 
     # -- login ------------------------------------------------------------
 
+    def _issue(self) -> dict[str, Any]:
+        token = payloads.jwt(
+            {
+                "email": DEMO_USER,
+                "exp": int(self.now) + self.token_lifetime,
+                "n": len(self.tokens_issued),
+            }
+        )
+        self.tokens_issued.append(token)
+        tokens: dict[str, Any] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self.token_lifetime,
+        }
+        if self.issue_refresh_tokens:
+            refresh = f"refresh-{len(self.tokens_issued)}"
+            self.refresh_tokens.add(refresh)
+            tokens["refresh_token"] = refresh
+        return tokens
+
     def _b2c(self, request: httpx.Request, path: str) -> httpx.Response:
         if path.endswith("/oauth2/v2.0/authorize"):
             settings = {
@@ -218,19 +245,26 @@ class FakeService:
         if path.endswith("/api/CombinedSigninAndSignup/confirmed"):
             if "x-ms-cpim-trans=ok" not in request.headers.get("Cookie", ""):
                 return json_response({"message": "no session"}, 400)
-            token = payloads.jwt(
-                {
-                    "email": DEMO_USER,
-                    "exp": int(self.now) + self.token_lifetime,
-                    "n": len(self.tokens_issued),
-                }
-            )
-            self.tokens_issued.append(token)
-            location = (
-                f"{self.config.redirect_uri}#access_token={token}"
-                f"&token_type=Bearer&expires_in={self.token_lifetime}"
-            )
+            tokens = self._issue()
+            fragment = "&".join(f"{name}={value}" for name, value in tokens.items())
+            location = f"{self.config.redirect_uri}#{fragment}"
             return httpx.Response(302, headers={"Location": location})
+        if path.endswith("/oauth2/v2.0/token"):
+            form = dict(parse_qsl(request.content.decode()))
+            refresh = form.get("refresh_token", "")
+            if (
+                form.get("grant_type") != "refresh_token"
+                or refresh not in self.refresh_tokens
+            ):
+                return json_response(
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "refresh token unknown",
+                    },
+                    400,
+                )
+            self.refresh_tokens.discard(refresh)
+            return json_response(self._issue())
         return json_response({"message": "no route"}, 404)
 
 

@@ -115,7 +115,7 @@ def test_index_keeps_shows_only():
         "search v1",
     )
     assert pages == 1
-    assert [entry.slug for entry in entries] == ["a", "b", "c"]
+    assert [entry.slug for entry in entries] == ["a", "b"]
     assert entries[1].type == "Season"
     assert entries[0].searchable_text == "a"
 

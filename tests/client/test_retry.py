@@ -159,3 +159,21 @@ async def test_per_host_limit_bounds_concurrency():
         release.set()
     assert peak == 2
     assert req.requests_sent == 6
+
+
+async def test_attempt_timeout_bounds_hung_request(autojump_clock):
+    attempts = 0
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        nonlocal attempts
+        attempts += 1
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(hang), timeout=None)
+    policy = RetryPolicy(max_attempts=2, attempt_timeout=5.0, base_delay=0.1)
+    start = trio.current_time()
+    with pytest.raises(NetworkTimeout, match="timed out after 5 s"):
+        await Requester(http, policy).get_json("thing", URL)
+    assert attempts == 2
+    assert trio.current_time() - start < 11.0

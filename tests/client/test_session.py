@@ -10,6 +10,7 @@ import trio
 
 from toutvfs.client import PasswordLogin, Session
 from toutvfs.errors import (
+    ApiChanged,
     GeoBlocked,
     InvalidCredentials,
     LoginRequired,
@@ -65,7 +66,6 @@ async def test_show_index_from_v1(session, service):
     assert [entry.slug for entry in entries] == [
         "la-maison-des-marees",
         "brigade-nord",
-        "classiques",
         "le-phare",
     ]
     assert service.paths["/ott/catalog/v1/toutv/search"] == 2
@@ -262,3 +262,117 @@ async def test_concurrent_callers_share_request(session, service):
             nursery.start_soon(fetch)
     assert len(results) == 5
     assert service.paths[f"/ott/catalog/v2/toutv/show/{payloads.SHOW_SLUG}"] == 1
+
+
+def test_signed_url_lifetime():
+    from toutvfs.client.validation import SIGNED_URL_MARGIN, signed_url_lifetime
+
+    url = "https://cdn.test/m.m3u8?hdnea=st=100~exp=200~acl=*~hmac=ab"
+    margin = SIGNED_URL_MARGIN
+    assert signed_url_lifetime(url, now=100.0, limit=120.0) == 100 - margin
+    assert signed_url_lifetime(url, now=150.0, limit=20.0) == 20.0 - margin
+    assert signed_url_lifetime(url, now=500.0, limit=120.0) == 0.0
+    plain = "https://cdn.test/m.m3u8"
+    assert signed_url_lifetime(plain, now=0, limit=120.0) == 120.0 - margin
+
+
+async def test_signed_url_cached_until_expiry(service):
+    from toutvfs.client.results import ResultStore
+
+    clock = [service.now]
+    store = ResultStore(clock=lambda: clock[0])
+    signed = f"http://service.test/m.m3u8?hdnea=exp={int(service.now) + 60}~hmac=x"
+    service.validation["720001"] = payloads.validation_ok(signed)
+    async with service.client() as http:
+        auth = PasswordLogin(DEMO_USER, DEMO_PASSWORD, clock=lambda: clock[0])
+        session = Session(
+            service.config,
+            http,
+            auth,
+            policy=FAST_RETRIES,
+            store=store,
+            clock=lambda: clock[0],
+        )
+        assert await session.validate("720001") == signed
+        clock[0] += 30
+        assert await session.validate("720001") == signed
+        assert service.paths[VALIDATION] == 1
+        clock[0] += 20
+        assert await session.validate("720001") == signed
+    assert service.paths[VALIDATION] == 2
+
+
+async def test_token_renewed_with_refresh_token(service):
+    service.issue_refresh_tokens = True
+    async with service.client() as http:
+        session = login_session(service, http)
+        await session.validate("720001")
+        service.now += 3600 - 30
+        await session.validate("720002")
+    assert session.auth.logins == 1
+    assert session.auth.refreshes == 1
+    token_posts = [r for r in service.requests if r.url.path.endswith("/token")]
+    assert len(token_posts) == 1
+    assert b"grant_type=refresh_token" in token_posts[0].content
+
+
+async def test_failed_refresh_logs_in_again(service):
+    service.issue_refresh_tokens = True
+    async with service.client() as http:
+        session = login_session(service, http)
+        await session.validate("720001")
+        service.refresh_tokens.clear()
+        service.now += 3600 - 30
+        await session.validate("720002")
+    assert session.auth.logins == 2
+    assert session.auth.refreshes == 0
+
+
+async def test_store_keeps_only_parsed_bodies(service):
+    from toutvfs.client.results import ResultStore
+
+    path = f"/ott/catalog/v2/toutv/show/{payloads.SHOW_SLUG}"
+    broken = payloads.show()
+    del broken["title"]
+    service.fail_next(path, json_response(broken))
+    store = ResultStore()
+    async with service.client() as http:
+        session = Session(service.config, http, policy=FAST_RETRIES, store=store)
+        with pytest.raises(ApiChanged):
+            await session.show(payloads.SHOW_SLUG)
+        first = await session.show(payloads.SHOW_SLUG)
+        second = await session.show(payloads.SHOW_SLUG)
+    assert first == second
+    assert service.paths[path] == 2
+    assert store.hits == 1
+
+
+async def test_validate_401_twice_gives_up(service):
+    service.fail_next(
+        VALIDATION,
+        json_response(payloads.error_401(), 401),
+        json_response(payloads.error_401(), 401),
+    )
+    async with service.client() as http:
+        session = login_session(service, http)
+        with pytest.raises(MediaUnavailable) as info:
+            await session.validate("720001")
+    assert info.value.error_code == 401
+    assert "401 again" in str(info.value)
+    assert service.paths[VALIDATION] == 2
+    assert len(service.tokens_issued) == 2
+
+
+async def test_search_falls_back_to_v1(session, service):
+    service.fail_next(
+        "/ott/catalog/v2/toutv/search", json_response({"message": "gone"}, 426)
+    )
+    cards = await session.search("brigade")
+    # The scripted v1 index ignores the term and lists every show entry.
+    assert [card.slug for card in cards] == [
+        "la-maison-des-marees",
+        "brigade-nord",
+        "le-phare",
+    ]
+    v1 = [r for r in service.requests if r.url.path == "/ott/catalog/v1/toutv/search"]
+    assert {r.url.params["term"] for r in v1} == {"brigade"}

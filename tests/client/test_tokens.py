@@ -87,9 +87,11 @@ async def test_bearer_token_accepted(service):
 async def test_login_flow_sends_form_and_csrf(service):
     async with service.client() as http:
         session = Session(service.config, http, policy=FAST_RETRIES)
-        token, lifetime = await session.login_flow.login(DEMO_USER, DEMO_PASSWORD)
-    assert token == service.tokens_issued[0]
-    assert lifetime == 3600.0
+        tokens = await session.login_flow.login(DEMO_USER, DEMO_PASSWORD)
+    assert tokens.access_token == service.tokens_issued[0]
+    assert tokens.lifetime == 3600.0
+    assert tokens.refresh_token is None
+    assert tokens.access_token not in repr(tokens)
     authorize, posted, confirmed = service.requests
     params = authorize.url.params
     assert params["client_id"] == service.config.client_id

@@ -3,80 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from toutvfs.emulator import Emulator
 
-# Generous bounds that catch hangs; nothing here measures speed.
-MOUNT_TIMEOUT = 120.0
-UNMOUNT_TIMEOUT = 20.0
-
-
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    """Poll *condition* every 50 ms until it is true, failing after *timeout*."""
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
-@dataclass
-class Mount:
-    """A running ``toutvfs`` process and its mountpoint."""
-
-    path: Path
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Signal the process and return its exit status once unmounted."""
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        try:
-            status = self.process.wait(timeout=UNMOUNT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            subprocess.run(["fusermount3", "-u", "-z", str(self.path)], check=False)
-            raise AssertionError("toutvfs did not exit after the stop signal") from None
-        return status
-
-
-def start_mount(mountpoint: Path, log_path: Path, *args: str) -> Mount:
-    """Start ``toutvfs ARGS MOUNTPOINT`` and wait until the mount answers."""
-    mountpoint.mkdir(exist_ok=True)
-    log_file = log_path.open("wb")
-    env = dict(os.environ, TOUTVFS_PASSWORD="demo")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "toutvfs", *args, str(mountpoint)],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    mount = Mount(mountpoint, process, log_path)
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"toutvfs exited early:\n{mount.log()}")
-        return os.path.ismount(mountpoint)
-
-    wait_for(ready, MOUNT_TIMEOUT, "the mount")
-    return mount
+from .mounting import Mount, start_mount
 
 
 @pytest.fixture(scope="session")
@@ -101,86 +35,3 @@ def mounted(emulator: Emulator, tmp_path: Path) -> Iterator[Mount]:
         status = mount.stop()
         assert status == 0, mount.log()
         assert not os.path.ismount(mount.path)
-
-
-def _attributes(line: str) -> dict[str, str]:
-    """Parse the attribute list of an HLS tag such as ``#EXT-X-KEY:...``."""
-    values: dict[str, str] = {}
-    text = line.split(":", 1)[1]
-    for match in re.finditer(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)', text):
-        values[match.group(1)] = match.group(2).strip('"')
-    return values
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return bytes(response.read())
-
-
-def openssl_reference(master_url: str, resolution: str) -> bytes:
-    """Return the bytes a variant should read as, decrypted by ``openssl``.
-
-    Parses the playlists line by line and decrypts each segment with the
-    ``openssl enc`` command line, so that no code of toutvfs's reader is
-    involved. Handles AES-128 with explicit or implicit IVs and clear
-    segments.
-    """
-    master = _get(master_url).decode()
-    lines = master.splitlines()
-    media_url = None
-    for index, line in enumerate(lines):
-        if line.startswith("#EXT-X-STREAM-INF:"):
-            if _attributes(line).get("RESOLUTION") == resolution:
-                media_url = urllib.parse.urljoin(master_url, lines[index + 1])
-    assert media_url is not None, f"no variant {resolution} in the master playlist"
-    playlist = _get(media_url).decode().splitlines()
-    sequence = 0
-    key: tuple[str, bytes, str | None] | None = None
-    output = bytearray()
-    for line in playlist:
-        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
-            sequence = int(line.split(":", 1)[1])
-        elif line.startswith("#EXT-X-KEY:"):
-            attrs = _attributes(line)
-            if attrs["METHOD"] == "NONE":
-                key = None
-            else:
-                assert attrs["METHOD"] == "AES-128", attrs
-                key_url = urllib.parse.urljoin(media_url, attrs["URI"])
-                key = (key_url, _get(key_url), attrs.get("IV"))
-        elif line and not line.startswith("#"):
-            data = _get(urllib.parse.urljoin(media_url, line))
-            if key is None:
-                output += data
-            else:
-                iv = key[2][2:] if key[2] else f"{sequence:032x}"
-                result = subprocess.run(
-                    [
-                        "openssl",
-                        "enc",
-                        "-aes-128-cbc",
-                        "-d",
-                        "-K",
-                        key[1].hex(),
-                        "-iv",
-                        iv,
-                    ],
-                    input=data,
-                    capture_output=True,
-                    check=True,
-                )
-                output += result.stdout
-            sequence += 1
-    return bytes(output)
-
-
-@pytest.fixture
-def reference() -> object:
-    """The `openssl_reference` function, for tests."""
-    return openssl_reference
-
-
-@pytest.fixture
-def starter() -> object:
-    """The `start_mount` function, for tests."""
-    return start_mount

@@ -18,6 +18,14 @@ import trio
 from toutvfs.client import PasswordLogin, Session
 from toutvfs.config import Config
 
+from .mounting import (
+    MOUNT_TIMEOUT,
+    UNMOUNT_TIMEOUT,
+    openssl_reference,
+    start_mount,
+    wait_for,
+)
+
 pytestmark = pytest.mark.fuse
 
 
@@ -77,14 +85,12 @@ def test_listing_has_seasons_episodes_and_variants(mounted: Any) -> None:
         assert "x" in name.removesuffix(".ts")
 
 
-def test_file_matches_openssl_reference(
-    mounted: Any, emulator: Any, reference: Any
-) -> None:
+def test_file_matches_openssl_reference(mounted: Any, emulator: Any) -> None:
     episode = first_episode(mounted)
     path = sorted(episode.glob("*.ts"))[-1]
     id_media = os.getxattr(path, "user.toutv.id_media").decode()
     resolution = os.getxattr(path, "user.toutv.resolution").decode()
-    expected = reference(master_url(emulator.base_url, id_media), resolution)
+    expected = openssl_reference(master_url(emulator.base_url, id_media), resolution)
     data = path.read_bytes()
     assert len(data) == len(expected)
     assert data == expected
@@ -159,11 +165,30 @@ def test_bad_mountpoint_exits_2(tmp_path: Path) -> None:
         assert str(target) in lines[0]
 
 
-def test_demo_mounts_and_sigint_exits_0(tmp_path: Path, starter: Any) -> None:
-    mount = starter(tmp_path / "demo", tmp_path / "demo.log", "--demo")
+def test_demo_mounts_and_sigint_exits_0(tmp_path: Path) -> None:
+    mount = start_mount(tmp_path / "demo", tmp_path / "demo.log", "--demo")
     try:
         assert media_files(mount.path)
     finally:
         status = mount.stop(signal.SIGINT)
     assert status == 0, mount.log()
     assert not os.path.ismount(mount.path)
+
+
+def test_demo_script_mounts_and_ctrl_c_unmounts(tmp_path: Path) -> None:
+    mountpoint = tmp_path / "toutv"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "demo"
+    log_path = tmp_path / "demo.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(script), str(mountpoint)], stdout=log_file, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for(lambda: os.path.ismount(mountpoint), MOUNT_TIMEOUT, "the demo")
+        assert media_files(mountpoint)
+        assert "Press Ctrl-C to unmount." in log_path.read_text()
+    finally:
+        process.send_signal(signal.SIGINT)
+        status = process.wait(timeout=UNMOUNT_TIMEOUT)
+    assert status == 0, log_path.read_text()
+    assert not os.path.ismount(mountpoint)

@@ -153,3 +153,32 @@ async def test_remote_file_fetched_on_open(
     assert invalidated == [attr.st_ino]
     assert (await ops.getattr(attr.st_ino, CTX)).st_size == len(expected)
     assert catalogue.calls.count("fetch:http://images.test/1001_640.jpg") == 1
+
+
+async def test_refresh_name_relists_directory(ops: Operations, catalogue: Any) -> None:
+    shows = await lookup_path(ops, b"shows")
+    await ops.opendir(shows.st_ino, CTX)
+    assert catalogue.calls.count("shows") == 1
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.lookup(shows.st_ino, b".toutvfs-refresh", CTX)
+    assert caught.value.errno == errno.ENOENT
+    await ops.opendir(shows.st_ino, CTX)
+    assert catalogue.calls.count("shows") == 2
+
+
+async def test_forget_drops_only_unlisted_nodes(ops: Operations, tree: Tree) -> None:
+    shows = await lookup_path(ops, b"shows")
+    await ops.forget([(shows.st_ino, 1)])
+    assert tree.get(shows.st_ino) is not None
+    await lookup_path(ops, b"shows")
+    assert tree.root.entries is not None
+    tree.root.entries.pop("shows")  # as a refresh that no longer lists it
+    await ops.forget([(shows.st_ino, 1)])
+    assert tree.get(shows.st_ino) is None
+
+
+async def test_media_listed_lowest_first(ops: Operations) -> None:
+    episode = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode())
+    fh = await ops.opendir(episode.st_ino, CTX)
+    media = [node.name for node in ops._listings[fh] if node.name.endswith(".ts")]
+    assert media == ["320x180.ts", "640x360.ts"]

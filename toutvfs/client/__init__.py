@@ -2,9 +2,11 @@
 
 `Session` is the async core that the filesystem uses. Token sources define
 how it authenticates, and its coroutines return the records of
-`toutvfs.client.records`.
+`toutvfs.client.records`. `Client` is the synchronous facade with the names
+of pytoutv's API, which `toutvfs.client.toutv3` also offers as ``toutv3``.
 """
 
+from toutvfs.client.facade import Client
 from toutvfs.client.records import (
     BrowsePage,
     BrowseSection,
@@ -31,6 +33,7 @@ __all__ = [
     "Card",
     "CardLineup",
     "CategoryPage",
+    "Client",
     "IndexEntry",
     "Item",
     "MediaMeta",

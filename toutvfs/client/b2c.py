@@ -8,9 +8,14 @@ Three requests, with one cookie jar kept across them:
 2. POST ``SelfAsserted?tx=...&p=<policy>`` with the e-mail and password and
    the ``X-CSRF-TOKEN`` header: JSON ``{"status": "200"}`` on success.
 3. GET ``api/CombinedSigninAndSignup/confirmed``: a redirect to the redirect
-   URI whose fragment holds ``access_token`` and ``expires_in``.
+   URI whose fragment contains ``access_token``, ``expires_in`` and, when
+   the service issues one, ``refresh_token``.
 
-The flow scrapes web pages, so the service can break it at any time; a token
+A refresh token is exchanged for new tokens with one POST to
+``oauth2/v2.0/token`` (``grant_type=refresh_token``), the OAuth 2.0
+refresh grant of RFC 6749 section 6.
+
+The flow scrapes web pages, so the service can break it at any time. A token
 from a browser session (`toutvfs.client.tokens.BearerToken`) does not depend
 on it.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -37,6 +43,24 @@ _SETTING_PATTERNS = {
 }
 
 CSRF_COOKIE = "x-ms-cpim-csrf"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """What a login or a refresh returns.
+
+    Attributes:
+        access_token: the bearer token of media calls.
+        lifetime: seconds it is valid for, when the service sends it.
+        refresh_token: a token for `LoginFlow.refresh`, or None.
+    """
+
+    access_token: str
+    lifetime: float | None
+    refresh_token: str | None
+
+    def __repr__(self) -> str:
+        return f"Tokens(lifetime={self.lifetime!r})"
 
 
 def _policy(config: Config) -> str:
@@ -59,13 +83,13 @@ class LoginFlow:
         self.config = config
         self.requester = requester
 
-    async def login(self, user: str, password: str) -> tuple[str, float | None]:
-        """Log in and return the access token and its lifetime in seconds.
+    async def login(self, user: str, password: str) -> Tokens:
+        """Log in and return the tokens.
 
         Raises:
             InvalidCredentials: the service rejected the user or password; the
                 message is the service's, never the password.
-            ApiChanged: a page or answer of the flow has an unexpected shape.
+            ApiChanged: a page or response of the flow has an unexpected shape.
         """
         config = self.config
         cookies = httpx.Cookies()
@@ -154,9 +178,7 @@ class LoginFlow:
             f"{message or 'invalid user name or password'}",
         )
 
-    def _token_from_redirect(
-        self, response: httpx.Response, user: str
-    ) -> tuple[str, float | None]:
+    def _token_from_redirect(self, response: httpx.Response, user: str) -> Tokens:
         endpoint = "api/CombinedSigninAndSignup/confirmed"
         location = response.headers.get("Location")
         if not location:
@@ -170,8 +192,56 @@ class LoginFlow:
         token = fragment.get("access_token")
         if not token:
             raise ApiChanged(endpoint, "Location#access_token", "missing")
-        lifetime: float | None = None
-        expires_in = fragment.get("expires_in", "")
-        if expires_in.isdigit():
-            lifetime = float(expires_in)
-        return token, lifetime
+        return Tokens(
+            token, _lifetime(fragment.get("expires_in")), fragment.get("refresh_token")
+        )
+
+    async def refresh(self, user: str, refresh_token: str) -> Tokens:
+        """Exchange *refresh_token* for new tokens.
+
+        Raises:
+            InvalidCredentials: the service rejected the refresh token.
+            ApiChanged: the response has no access token.
+        """
+        config = self.config
+        endpoint = "oauth2/v2.0/token"
+        response = await self.requester.send(
+            "POST",
+            config.login_base + endpoint,
+            headers={"User-Agent": config.user_agent},
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": config.client_id,
+                "scope": " ".join(config.scopes),
+            },
+            accept=frozenset({200, 400, 401}),
+        )
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiChanged(endpoint, "<body>", "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise ApiChanged(endpoint, "<root>", "expected an object")
+        if response.status_code != 200:
+            description = body.get("error_description") or body.get("error")
+            raise InvalidCredentials(
+                user,
+                f"the service rejected the refresh token of {user!r}: {description}",
+            )
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise ApiChanged(endpoint, "access_token", "missing")
+        expires_in = body.get("expires_in")
+        new_refresh = body.get("refresh_token")
+        return Tokens(
+            token,
+            _lifetime(None if expires_in is None else str(expires_in)),
+            new_refresh if isinstance(new_refresh, str) else None,
+        )
+
+
+def _lifetime(expires_in: str | None) -> float | None:
+    if expires_in is not None and expires_in.isdigit():
+        return float(expires_in)
+    return None

@@ -240,14 +240,21 @@ class Requester:
         async with self._limiter(url):
             self.requests_sent += 1
             try:
-                response = await self.http.request(
-                    method,
-                    url,
-                    params=params,
-                    headers=headers,
-                    data=data,
-                    follow_redirects=False,
-                )
+                with trio.fail_after(self.policy.attempt_timeout):
+                    response = await self.http.request(
+                        method,
+                        url,
+                        params=params,
+                        headers=headers,
+                        data=data,
+                        follow_redirects=False,
+                    )
+            except trio.TooSlowError as exc:
+                raise NetworkTimeout(
+                    f"{method} {redact_url(url)} timed out after "
+                    f"{self.policy.attempt_timeout:g} s",
+                    **common,
+                ) from exc
             except httpx.TimeoutException as exc:
                 raise NetworkTimeout(
                     f"{method} {redact_url(url)} timed out: {type(exc).__name__}",

@@ -40,8 +40,10 @@ _BROWSE_URL_PREFIX = "categorie/"
 # contentType of a show page: "Season" is a series, "Standalone" a film.
 _CONTENT_TYPES: dict[str, ContentType] = {"season": "series", "standalone": "film"}
 
-# Search v1 index types that stand for a show (the others are episodes).
-INDEX_SHOW_TYPES = frozenset({"show", "season", "collection"})
+# Search v1 index types that stand for a show. "Media" is an episode. A
+# "Collection" is taken to be a browse collection, which is a category page;
+# no source shows one with a show page.
+INDEX_SHOW_TYPES = frozenset({"show", "season"})
 
 
 def category_slug(url: str) -> str:
@@ -142,7 +144,7 @@ def parse_category(
 
 
 def parse_index(data: Any, endpoint: str) -> tuple[tuple[IndexEntry, ...], int]:
-    """Parse one page of the search v1 index, keeping shows and dropping media.
+    """Parse one page of the search v1 index, keeping shows only.
 
     The v1 index names its list ``result``, in the singular.
     """
@@ -294,9 +296,10 @@ def _metas(root: Node) -> dict[str, str]:
     return metas
 
 
-def _absolute(url: str) -> str:
-    # Caption URLs are protocol-relative ("//host/path.vtt").
-    return "https:" + url if url.startswith("//") else url
+def _absolute(url: str, scheme: str) -> str:
+    # Caption URLs are protocol-relative ("//host/path.vtt"): they take the
+    # scheme of the API that returned them.
+    return f"{scheme}:{url}" if url.startswith("//") else url
 
 
 def meta_error(data: Any, endpoint: str) -> tuple[int | None, str] | None:
@@ -307,7 +310,9 @@ def meta_error(data: Any, endpoint: str) -> tuple[int | None, str] | None:
     return error.opt_integer("errorCode"), error.opt_text("text") or "unknown error"
 
 
-def parse_meta(data: Any, endpoint: str, id_media: str) -> MediaMeta:
+def parse_meta(
+    data: Any, endpoint: str, id_media: str, scheme: str = "https"
+) -> MediaMeta:
     """Parse media metadata in either the object or the list form of ``Metas``.
 
     DRM signals, best first: when ``availableTechs`` is present, only the lack
@@ -341,7 +346,7 @@ def parse_meta(data: Any, endpoint: str, id_media: str) -> MediaMeta:
         id_media=metas.get("idMedia") or id_media,
         techs=techs,
         drm_signals=tuple(signals),
-        caption_url=_absolute(caption) if caption else None,
+        caption_url=_absolute(caption, scheme) if caption else None,
         metas=metas,
     )
 

@@ -97,7 +97,7 @@ class IndexEntry:
     Attributes:
         title: the display title.
         slug: the show's URL name.
-        type: ``"Show"``, ``"Season"`` or ``"Collection"``, or None when the
+        type: ``"Show"`` or ``"Season"``, or None when the
             entry comes from a category page.
         searchable_text: the index's search text, or None.
         image_url: the card image, or None.

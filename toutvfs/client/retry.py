@@ -28,6 +28,9 @@ class RetryPolicy:
             longer one makes the request fail at once.
         total_time: seconds after the first attempt past which no retry
             starts.
+        attempt_timeout: seconds one attempt may take, whatever timeouts the
+            httpx client has, so that a request ends after at most about
+            ``max_attempts * attempt_timeout`` plus the delays.
     """
 
     max_attempts: int = 4
@@ -35,6 +38,7 @@ class RetryPolicy:
     max_delay: float = 4.0
     max_retry_after: float = 30.0
     total_time: float = 45.0
+    attempt_timeout: float = 30.0
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Return the delay before retry number *attempt* (1 for the first).
@@ -52,7 +56,7 @@ def is_retryable_status(status: int) -> bool:
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks to wait, or None.
+    """Return the wait in seconds that a ``Retry-After`` header requests, or None.
 
     The header is either a number of seconds or an HTTP date. A date in the
     past gives 0; an unreadable value gives None.

@@ -18,7 +18,7 @@ import trio
 
 from toutvfs.client import parse, validation
 from toutvfs.client.b2c import LoginFlow
-from toutvfs.client.http import JsonResponse, Requester
+from toutvfs.client.http import DEFAULT_PER_HOST_LIMIT, JsonResponse, Requester
 from toutvfs.client.records import (
     BrowsePage,
     Card,
@@ -77,7 +77,7 @@ class Session:
         auth: TokenSource | None = None,
         *,
         policy: RetryPolicy | None = None,
-        per_host_limit: int = 6,
+        per_host_limit: int = DEFAULT_PER_HOST_LIMIT,
         store: ResultStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -97,28 +97,44 @@ class Session:
         headers.update(extra or {})
         return headers
 
-    async def _get(
+    async def _fetch(
         self,
         endpoint: str,
         url: str,
         params: Mapping[str, str],
+        parser: Callable[[Any], T],
         *,
+        resource: str,
+        id_media: str = "",
         headers: Mapping[str, str] | None = None,
         accept: frozenset[int] = frozenset({200, 404}),
         cacheable: bool = True,
-    ) -> JsonResponse:
-        key = None
-        if cacheable and self.store is not None:
-            key = ResultStore.key(url, params)
-            cached = self.store.get(key)
+    ) -> T:
+        """Return ``parser(body)`` of a GET, from the store when it has the body.
+
+        A body goes into the store only after it parsed, so a response of an
+        unexpected shape is not served again from the store.
+
+        Raises:
+            NotFound: HTTP 404 (when *accept* contains 404), naming *resource*.
+        """
+        store = self.store if cacheable else None
+        key = ResultStore.key(url, params)
+        if store is not None:
+            cached = store.get(key)
             if cached is not None:
-                return JsonResponse(200, cached, httpx.Headers())
+                return parser(cached)
         response = await self.requester.get_json(
             endpoint, url, params=params, headers=self._headers(headers), accept=accept
         )
-        if key is not None and response.status == 200 and self.store is not None:
-            self.store.put(key, response.data)
-        return response
+        if response.status == 404:
+            raise NotFound(
+                f"{resource} not found (HTTP 404 from {endpoint})", id_media=id_media
+            )
+        result = parser(response.data)
+        if store is not None:
+            store.put(key, response.data)
+        return result
 
     def _catalogue_params(self, **extra: str) -> dict[str, str]:
         params = {"device": self.config.device}
@@ -126,23 +142,30 @@ class Session:
         return params
 
     async def _catalogue(
-        self, version: str, path: str, what: str, **params: str
-    ) -> Any:
+        self,
+        version: str,
+        path: str,
+        resource: str,
+        parser: Callable[[Any, str], T],
+        **params: str,
+    ) -> T:
         url = self.config.catalogue_url(version, path)
         endpoint = url.removeprefix(self.config.api_base).lstrip("/")
-        response = await self._get(endpoint, url, self._catalogue_params(**params))
-        if response.status == 404:
-            raise NotFound(f"{what} not found (HTTP 404 from {endpoint})")
-        return response.data
+        return await self._fetch(
+            endpoint,
+            url,
+            self._catalogue_params(**params),
+            lambda data: parser(data, path),
+            resource=resource,
+        )
 
     # -- catalogue --------------------------------------------------------
 
     async def browse(self) -> BrowsePage:
         """Return the browse page: formats, genres, networks and collections."""
-        data = await self._catalogue(
-            self.config.browse_version, "browse", "browse page"
+        return await self._catalogue(
+            self.config.browse_version, "browse", "browse page", parse.parse_browse
         )
-        return parse.parse_browse(data, "browse")
 
     async def category(self, slug: str) -> CategoryPage:
         """Return the category *slug* with every page of its lineups.
@@ -157,14 +180,14 @@ class Session:
         async def page(
             number: int,
         ) -> tuple[str, CardLineup | None, tuple[CardLineup, ...], int]:
-            data = await self._catalogue(
+            return await self._catalogue(
                 version,
                 path,
                 f"category {slug!r}",
+                parse.parse_category,
                 pageNumber=str(number),
                 pageSize=str(self.config.page_size),
             )
-            return parse.parse_category(data, path)
 
         title, header, lineups, total_pages = await page(1)
         later = await fetch_pages(page, 2, total_pages)
@@ -176,16 +199,43 @@ class Session:
         return CategoryPage(slug=slug, title=title, lineups=merged)
 
     async def search(self, term: str) -> tuple[Card, ...]:
-        """Return the cards that search v2 finds for *term* (its first page)."""
-        data = await self._catalogue(
+        """Return the cards that search v2 finds for *term* (its first page).
+
+        When search v2 returns 404, 410 or 426, the v1 index searched with
+        *term* stands in, and its show entries become cards.
+        """
+        try:
+            cards, _ = await self._catalogue(
+                self.config.search_version,
+                "search",
+                f"search {term!r}",
+                parse.parse_search,
+                term=term,
+                pageSize=str(self.config.page_size),
+            )
+            return cards
+        except UnexpectedHttpStatusCode as exc:
+            if exc.status_code not in INDEX_GONE_STATUSES:
+                raise
+            status = exc.status_code
+        except NotFound:
+            status = 404
+        log.warning(
+            "search %s returned HTTP %d, so searching the %s index",
             self.config.search_version,
-            "search",
-            f"search {term!r}",
-            term=term,
-            pageSize=str(self.config.page_size),
+            status,
+            self.config.search_index_version,
         )
-        cards, _ = parse.parse_search(data, "search")
-        return cards
+        entries = await self._index_pages(term)
+        return tuple(
+            Card(
+                title=entry.title,
+                slug=entry.slug,
+                type=entry.type,
+                image_url=entry.image_url,
+            )
+            for entry in entries
+        )
 
     async def show_index(self) -> tuple[IndexEntry, ...]:
         """Return every show of the catalogue, each slug once.
@@ -211,22 +261,27 @@ class Session:
         return await self._index_from_categories()
 
     async def _index_from_search(self) -> tuple[IndexEntry, ...]:
+        return await self._index_pages("*")
+
+    async def _index_pages(self, term: str) -> tuple[IndexEntry, ...]:
+        """Return the show entries of every page of the v1 index for *term*."""
         version = self.config.search_index_version
         url = self.config.catalogue_url(version, "search")
         endpoint = f"search {version}"
 
         async def page(number: int) -> tuple[tuple[IndexEntry, ...], int]:
-            response = await self._get(
+            return await self._fetch(
                 endpoint,
                 url,
                 self._catalogue_params(
-                    term="*",
+                    term=term,
                     pageNumber=str(number),
                     pageSize=str(self.config.page_size),
                 ),
+                lambda data: parse.parse_index(data, endpoint),
+                resource="show index",
                 accept=frozenset({200}),
             )
-            return parse.parse_index(response.data, endpoint)
 
         first, total_pages = await page(1)
         later = await fetch_pages(page, 2, total_pages)
@@ -257,8 +312,12 @@ class Session:
         """
         slug = slug.strip("/")
         path = f"show/{slug}"
-        data = await self._catalogue(self.config.show_version, path, f"show {slug!r}")
-        return parse.parse_show(data, path, slug)
+        return await self._catalogue(
+            self.config.show_version,
+            path,
+            f"show {slug!r}",
+            lambda data, endpoint: parse.parse_show(data, endpoint, slug),
+        )
 
     # -- media ------------------------------------------------------------
 
@@ -275,16 +334,25 @@ class Session:
             "idMedia": str(id_media),
             "output": config.meta_output,
         }
-        response = await self._get(config.meta_path, url, params)
-        if response.status == 404:
-            raise NotFound(f"media {id_media} not found", id_media=str(id_media))
-        error = parse.meta_error(response.data, config.meta_path)
-        if error is not None:
-            code, text = error
-            raise validation.refusal_class(code or 0, text)(
-                text, error_code=code, id_media=str(id_media)
-            )
-        return parse.parse_meta(response.data, config.meta_path, str(id_media))
+        id_media = str(id_media)
+
+        def parse_meta(data: Any) -> MediaMeta:
+            error = parse.meta_error(data, config.meta_path)
+            if error is not None:
+                code, text = error
+                error_class = validation.refusal_class(code or 0, text)
+                raise error_class(text, error_code=code, id_media=id_media)
+            scheme = config.api_base.split(":", 1)[0]
+            return parse.parse_meta(data, config.meta_path, id_media, scheme)
+
+        return await self._fetch(
+            config.meta_path,
+            url,
+            params,
+            parse_meta,
+            resource=f"media {id_media}",
+            id_media=id_media,
+        )
 
     async def profile(self) -> SubscriberProfile | None:
         """Return the subscriber profile, or None for an anonymous session."""
@@ -296,15 +364,16 @@ class Session:
     async def _profile(self, token: str) -> SubscriberProfile:
         config = self.config
         url = f"{config.api_base}/{config.profile_path}"
-        response = await self._get(
+        return await self._fetch(
             config.profile_path,
             url,
             {"device": config.device},
+            lambda data: parse.parse_profile(data, config.profile_path),
+            resource="subscriber profile",
             headers={"Authorization": f"Bearer {token}"},
             accept=frozenset({200}),
             cacheable=False,
         )
-        return parse.parse_profile(response.data, config.profile_path)
 
     async def _claims_token(self, token: str) -> str | None:
         now = self._clock()
@@ -352,6 +421,15 @@ class Session:
             InvalidCredentials: the login or the pasted token was rejected.
         """
         id_media = str(id_media)
+        config = self.config
+        url = f"{config.api_base}/{config.validation_path}"
+        params = {"appCode": config.app_code, "idMedia": id_media}
+        params.update(config.validation_params)
+        store_key = ResultStore.key(url, params)
+        if self.store is not None:
+            cached = self.store.get(store_key)
+            if isinstance(cached, str):
+                return cached
         meta = await self.meta(id_media)
         if meta.drm_signals:
             signal = meta.drm_signals[0]
@@ -359,49 +437,61 @@ class Session:
                 f"media {id_media} is DRM-protected: {signal} offers no clear HLS",
                 signal=signal,
             )
-        config = self.config
-        url = f"{config.api_base}/{config.validation_path}"
-        params = {"appCode": config.app_code, "idMedia": id_media}
-        params.update(config.validation_params)
-        for attempt in (1, 2):
-            headers = await self._media_headers()
-            response = await self._get(
-                config.validation_path,
-                url,
-                params,
-                headers=headers,
-                accept=frozenset({200, 401, 404}),
-                cacheable=False,
-            )
-            if response.status == 200:
-                answer = parse.parse_validation(response.data, config.validation_path)
-                return validation.master_url(answer, id_media)
-            if response.status == 404:
-                raise NotFound(
-                    _service_text(response.data) or f"media {id_media} not found",
+        response = await self._request_validation(url, params)
+        if response.status == 401:
+            self._token_rejected(response, id_media)
+            response = await self._request_validation(url, params)
+            if response.status == 401:
+                raise MediaUnavailable(
+                    f"validation of media {id_media} returned 401 again after a "
+                    "new login",
+                    error_code=401,
                     id_media=id_media,
                 )
-            # HTTP 401: the token expired or was revoked.
-            text = _service_text(response.data) or "HTTP 401"
-            if isinstance(self.auth, Anonymous):
-                raise LoginRequired(text, error_code=401, id_media=id_media)
-            self.auth.invalidate()
-            if not self.auth.renewable:
-                raise InvalidCredentials(
-                    self.auth.user or "", f"the service rejected the token: {text}"
-                )
-            self._claims = None
-            log.info(
-                "validation of %s returned 401 (%s), so logging in again",
-                id_media,
-                text,
+        if response.status == 404:
+            raise NotFound(
+                _service_text(response.data) or f"media {id_media} not found",
+                id_media=id_media,
             )
-            if attempt == 2:
-                break
-        raise MediaUnavailable(
-            f"validation of media {id_media} returned 401 twice, after a new login",
-            error_code=401,
-            id_media=id_media,
+        answer = parse.parse_validation(response.data, config.validation_path)
+        master = validation.master_url(answer, id_media)
+        if self.store is not None:
+            lifetime = validation.signed_url_lifetime(
+                master, self._clock(), config.signed_url_ttl
+            )
+            self.store.put(store_key, master, ttl=lifetime)
+        return master
+
+    async def _request_validation(
+        self, url: str, params: Mapping[str, str]
+    ) -> JsonResponse:
+        headers = await self._media_headers()
+        return await self.requester.get_json(
+            self.config.validation_path,
+            url,
+            params=params,
+            headers=self._headers(headers),
+            accept=frozenset({200, 401, 404}),
+        )
+
+    def _token_rejected(self, response: JsonResponse, id_media: str) -> None:
+        """Forget the token after a 401, or raise when no new one can be had.
+
+        Raises:
+            LoginRequired: the session is anonymous.
+            InvalidCredentials: the token source cannot get a new token.
+        """
+        text = _service_text(response.data) or "HTTP 401"
+        if isinstance(self.auth, Anonymous):
+            raise LoginRequired(text, error_code=401, id_media=id_media)
+        self.auth.invalidate()
+        self._claims = None
+        if not self.auth.renewable:
+            raise InvalidCredentials(
+                self.auth.user or "", f"the service rejected the token: {text}"
+            )
+        log.info(
+            "validation of %s returned 401 (%s), so logging in again", id_media, text
         )
 
 

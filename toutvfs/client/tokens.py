@@ -1,7 +1,7 @@
 """Client layer: token sources, which define how the client authenticates.
 
 A token source returns the bearer token of media calls, or None for an
-anonymous client. `Session` asks for it before each media call, and calls
+anonymous client. `Session` requests it before each media call, and calls
 `invalidate` after a 401 so that the next call logs in again.
 
 - `Anonymous`: no account, for the catalogue alone.
@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import trio
 
 from toutvfs.client.redact import redacted_logger
-from toutvfs.errors import InvalidCredentials
+from toutvfs.errors import ApiChanged, InvalidCredentials, UnexpectedHttpStatusCode
 
 if TYPE_CHECKING:
-    from toutvfs.client.b2c import LoginFlow
+    from toutvfs.client.b2c import LoginFlow, Tokens
 
 log = redacted_logger(__name__)
 
@@ -174,9 +174,14 @@ class BearerToken:
 class PasswordLogin:
     """User and password, exchanged for a token through the B2C login flow.
 
-    The token is kept until `RENEW_MARGIN` seconds before its ``exp`` and
-    renewed by a new login. Concurrent callers share one login. The password
-    never appears in a message or a log record.
+    The token is kept until `RENEW_MARGIN` seconds before its ``exp``. It is
+    then renewed with the refresh token when the service gave one, and by a
+    new login otherwise or when the refresh fails. After `invalidate` (a
+    401), the next call logs in again. Concurrent callers share one login.
+    The password never appears in a message or a log record.
+
+    Attributes:
+        logins, refreshes: how many logins and refreshes succeeded.
     """
 
     def __init__(
@@ -188,9 +193,11 @@ class PasswordLogin:
         self._password = password
         self._clock = clock
         self._token: str | None = None
+        self._refresh_token: str | None = None
         self._expiry = 0.0
         self._lock = trio.Lock()
         self.logins = 0
+        self.refreshes = 0
 
     def __repr__(self) -> str:
         return f"PasswordLogin(user={self.user!r})"
@@ -204,16 +211,33 @@ class PasswordLogin:
         async with self._lock:
             if self._valid():
                 return self._token
-            assert self.user is not None
-            token, lifetime = await flow.login(self.user, self._password)
-            self.logins += 1
+            tokens = await self._renew(flow)
             now = self._clock()
-            expiry = jwt_expiry(token)
+            expiry = jwt_expiry(tokens.access_token)
             if expiry is None:
-                expiry = now + (lifetime or DEFAULT_TOKEN_LIFETIME)
-            self._token, self._expiry = token, expiry
-            log.info("logged in as %s, token valid for %.0f s", self.user, expiry - now)
-            return token
+                expiry = now + (tokens.lifetime or DEFAULT_TOKEN_LIFETIME)
+            self._token, self._expiry = tokens.access_token, expiry
+            self._refresh_token = tokens.refresh_token or self._refresh_token
+            log.info("token of %s valid for %.0f s", self.user, expiry - now)
+            return self._token
+
+    async def _renew(self, flow: LoginFlow) -> Tokens:
+        assert self.user is not None
+        if self._token is not None and self._refresh_token is not None:
+            refresh_token, self._refresh_token = self._refresh_token, None
+            try:
+                tokens = await flow.refresh(self.user, refresh_token)
+            except (InvalidCredentials, ApiChanged, UnexpectedHttpStatusCode) as exc:
+                log.warning(
+                    "refresh for %s failed (%s); logging in again", self.user, exc
+                )
+            else:
+                self.refreshes += 1
+                return tokens
+        tokens = await flow.login(self.user, self._password)
+        self.logins += 1
+        log.info("logged in as %s", self.user)
+        return tokens
 
     def invalidate(self) -> None:
         self._token = None

@@ -1,54 +1,113 @@
-"""Putting a mount together: credentials, backend, tree, operations, main loop."""
+"""Putting a mount together: backend, tree, operations, control socket, main loop."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from toutvfs.client import Anonymous, PasswordLogin, TokenSource
+from toutvfs.client import TokenSource
 from toutvfs.config import Config
 from toutvfs.fs import mount as mounting
-from toutvfs.fs.adapter import Backend, StreamSettings
-from toutvfs.fs.operations import Operations
-from toutvfs.fs.tree import Tree
+from toutvfs.fs.adapter import StreamSettings
+from toutvfs.fs.backend import EngineOptions, TunedBackend, VersionFilter
+from toutvfs.fs.control import (
+    PINS_NAME,
+    ControlOperations,
+    Pinner,
+    PinStore,
+    StatusSources,
+    control_socket_path,
+    controlled,
+)
+from toutvfs.fs.hls_tree import HlsBackend
+from toutvfs.fs.tree import DEFAULT_TTL, Tree
+from toutvfs.hls import Engine
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """How the mount authenticates; anonymous when *user* is empty."""
+class MountRequest:
+    """Everything a mount needs, as the command line chose it.
 
-    user: str = ""
-    password: str = field(default="", repr=False)
+    Attributes:
+        config: the TOU.TV service (real or emulated); ignored with *hls_urls*.
+        hls_urls: master playlists to mount instead of the TOU.TV catalogue.
+        auth: credentials for the TOU.TV service.
+        versions: ``all``, ``highest``, ``lowest`` or a maximum height.
+        ttl: seconds a directory listing is kept.
+        fuse_options: extra libfuse options, such as ``allow_other``.
+    """
 
-    def token_source(self) -> TokenSource:
-        """Return the client's token source for these credentials."""
-        if self.user:
-            return PasswordLogin(self.user, self.password)
-        return Anonymous()
+    mountpoint: str
+    auth: TokenSource
+    config: Config = field(default_factory=Config)
+    hls_urls: tuple[str, ...] = ()
+    settings: StreamSettings = field(default_factory=StreamSettings)
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    versions: str = "all"
+    ttl: float = DEFAULT_TTL
+    fuse_options: tuple[str, ...] = ()
+    debug_fuse: bool = False
 
 
 def mount(
-    config: Config,
-    mountpoint: str,
-    credentials: Credentials,
+    request: MountRequest,
     *,
-    settings: StreamSettings | None = None,
-    ttl: float = 1800.0,
-    debug_fuse: bool = False,
     on_ready: Callable[[], None] | None = None,
+    startup: mounting.StartupSignals | None = None,
 ) -> int:
-    """Mount the catalogue of *config* at *mountpoint* until unmounted; return 0."""
-    backend = Backend(config, credentials.token_source(), settings or StreamSettings())
-    tree = Tree(backend, backend, ttl=ttl)
-    operations = Operations(tree)
+    """Mount what *request* describes until unmounted or signalled; return 0."""
+    backend: TunedBackend | HlsBackend
+    tree: Tree
+    if request.hls_urls:
+        backend = HlsBackend(
+            list(request.hls_urls), request.settings, request.engine, request.versions
+        )
+        tree = backend.build_tree(request.ttl)
+    else:
+        backend = TunedBackend(
+            request.config, request.auth, request.settings, request.engine
+        )
+        catalogue = VersionFilter(backend, request.versions)
+        tree = Tree(catalogue, backend, ttl=request.ttl)
+
+    cache_dir = request.settings.cache_dir
+    store = PinStore(cache_dir / PINS_NAME if cache_dir is not None else None)
+    pinner = Pinner(tree, backend, store)
+    socket_path = control_socket_path(request.mountpoint)
+
+    def current_engine() -> Engine | None:
+        try:
+            return backend.engine
+        except RuntimeError:
+            return None
+
+    operations = ControlOperations(
+        tree,
+        StatusSources(
+            engine=current_engine,
+            traffic=backend.traffic,
+            mountpoint=request.mountpoint,
+            control_socket=str(socket_path),
+            pinner=pinner,
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[object]:
+        async with backend.running():
+            async with controlled(pinner, socket_path):
+                yield backend
+
     mounting.run(
         operations,
-        mountpoint,
-        mounting.fuse_options(debug=debug_fuse),
-        backend.running,
+        request.mountpoint,
+        mounting.fuse_options(extra=request.fuse_options, debug=request.debug_fuse),
+        lifespan,
         on_ready,
+        startup,
     )
     return 0

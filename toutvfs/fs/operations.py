@@ -55,6 +55,10 @@ XATTR_PREFIX = "user.toutv."
 ENTRY_TIMEOUT = 60.0
 ATTR_TIMEOUT = 60.0
 
+# Looking up this name in a directory makes the next listing of that
+# directory fetch it again; the lookup itself fails with ENOENT.
+REFRESH_NAME = ".toutvfs-refresh"
+
 # Preferred I/O size reported in st_blksize: large reads cost fewer requests.
 BLOCK_SIZE = 128 * 1024
 
@@ -106,6 +110,10 @@ class Operations(pyfuse3.Operations):
         self._texts: dict[int, bytes] = {}
         self._lookups: dict[int, int] = {}
         self._read_scopes: set[trio.CancelScope] = set()
+        # Requests answered with an errno because of a domain or unexpected error.
+        self.failed_requests = 0
+        # Set by cancel_reads; media reads then fail at once.
+        self.stopping = False
 
     # Helpers
 
@@ -129,9 +137,11 @@ class Operations(pyfuse3.Operations):
         except FUSEError:
             raise
         except Error as exc:
+            self.failed_requests += 1
             log.error("%s %s failed: %s", action, self.tree.path_of(node), exc)
             raise FUSEError(_errno_for(exc)) from None
         except Exception:
+            self.failed_requests += 1
             log.exception("%s %s failed unexpectedly", action, self.tree.path_of(node))
             raise FUSEError(errno.EIO) from None
 
@@ -183,6 +193,10 @@ class Operations(pyfuse3.Operations):
     ) -> pyfuse3.EntryAttributes:
         directory = self._directory(parent_inode)
         text = os.fsdecode(name)
+        if text == REFRESH_NAME:
+            log.info("refresh of %s requested", self.tree.path_of(directory))
+            self.tree.invalidate(directory)
+            raise FUSEError(errno.ENOENT)
         child: Node | None = None
         with self._reporting("listing", directory):
             child = await self.tree.lookup(directory, text)
@@ -196,8 +210,9 @@ class Operations(pyfuse3.Operations):
             remaining = self._lookups.get(inode, 0) - nlookup
             if remaining > 0:
                 self._lookups[inode] = remaining
-            else:
-                self._lookups.pop(inode, None)
+                continue
+            self._lookups.pop(inode, None)
+            self.tree.forget(inode)
 
     async def getattr(
         self, inode: InodeT, ctx: pyfuse3.RequestContext
@@ -219,7 +234,8 @@ class Operations(pyfuse3.Operations):
         handle = next(self._handles)
         # The listing is fixed for the life of the handle, so readdir
         # offsets stay valid even if the directory is refreshed meanwhile.
-        self._listings[handle] = sorted(entries, key=lambda node: node.name)
+        # It keeps the loader's order: media versions lowest first.
+        self._listings[handle] = entries
         return FileHandleT(handle)
 
     async def readdir(
@@ -278,12 +294,15 @@ class Operations(pyfuse3.Operations):
             return text[off : off + size]
         node, stream = self._streams[fh]
         with trio.CancelScope() as scope:
+            if self.stopping:
+                scope.cancel()
             self._read_scopes.add(scope)
             try:
                 with self._reporting(f"reading {size} bytes at {off} of", node):
                     return await stream.read(off, size)
             finally:
                 self._read_scopes.discard(scope)
+        self.failed_requests += 1
         log.error("reading %s failed: the mount is stopping", self.tree.path_of(node))
         raise FUSEError(errno.EIO)
 
@@ -293,8 +312,22 @@ class Operations(pyfuse3.Operations):
         if entry is not None:
             await entry[1].close()
 
+    @property
+    def open_files(self) -> int:
+        """Files open now: media streams and small files."""
+        return len(self._streams) + len(self._texts)
+
+    @property
+    def reads_waiting(self) -> int:
+        """Media reads running now, most of them waiting on the network."""
+        return len(self._read_scopes)
+
     def cancel_reads(self) -> None:
-        """Make every read that is waiting fail with EIO, for shutdown."""
+        """Make every read that is waiting, and every later one, fail with EIO.
+
+        For shutdown: the kernel may retry a failed readahead as a new read.
+        """
+        self.stopping = True
         for scope in list(self._read_scopes):
             scope.cancel()
 

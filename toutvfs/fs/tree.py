@@ -113,6 +113,22 @@ class Tree:
         directory.entries[node.name] = node
         self.nodes[node.inode] = node
 
+    def forget(self, inode: int) -> None:
+        """Drop *inode* once the kernel holds no reference, if no listing has it.
+
+        A node that a current listing contains stays, because the next lookup
+        would create it again with the same inode.
+        """
+        node = self.nodes.get(inode)
+        if node is None or inode == ROOT_INODE:
+            return
+        parent = self.nodes.get(node.parent)
+        listed = isinstance(parent, DirectoryNode) and (
+            parent.entries is not None and parent.entries.get(node.name) is node
+        )
+        if not listed:
+            del self.nodes[inode]
+
     def invalidate(self, directory: DirectoryNode) -> None:
         """Make the next access list *directory* again."""
         directory.loaded_at = float("-inf")

@@ -1,0 +1,437 @@
+"""Real mounts started by the ``toutvfs`` command against a loopback HLS server."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clitools import (
+    EXIT_TIMEOUT,
+    MOUNT_TIMEOUT,
+    Foreground,
+    HlsServer,
+    start_foreground,
+    toutvfs,
+    unmount,
+    wait_for,
+)
+
+pytestmark = pytest.mark.fuse
+
+
+def status_of(mountpoint: Path) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads((mountpoint / ".toutvfs-status").read_text())
+    return record
+
+
+def mount_background(
+    mountpoint: Path, log: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return toutvfs(*args, "--log-file", str(log), str(mountpoint))
+
+
+def stop_daemon(mountpoint: Path, signum: int = signal.SIGTERM) -> None:
+    pid = status_of(mountpoint)["pid"]
+    os.kill(pid, signum)
+    wait_for(lambda: not os.path.ismount(mountpoint), EXIT_TIMEOUT, "the unmount")
+    wait_for(lambda: not _alive(pid), EXIT_TIMEOUT, "the daemon to exit")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_within_5_seconds(mount: Foreground) -> None:
+    """Send SIGTERM and check the mount is gone, exit 0, within 5 s."""
+    started = time.monotonic()
+    status = mount.stop(signal.SIGTERM)
+    elapsed = time.monotonic() - started
+    assert status == 0, mount.log()
+    assert elapsed < 5.0, f"the unmount took {elapsed:.1f} s"
+    assert not os.path.ismount(mount.path)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def reference(server: HlsServer, index: int) -> bytes:
+    """Decrypt variant *index* with the openssl command line, outside toutvfs."""
+    directory = server.directory
+    key = (directory / "media.key").read_bytes().hex()
+    lines = (directory / f"v{index}.m3u8").read_text().splitlines()
+    iv = next(line for line in lines if line.startswith("#EXT-X-KEY"))
+    iv_hex = iv.split("IV=0x")[1].strip()
+    output = b""
+    for line in lines:
+        if line and not line.startswith("#"):
+            output += subprocess.run(
+                ["openssl", "enc", "-aes-128-cbc", "-d", "-K", key, "-iv", iv_hex],
+                input=(directory / line).read_bytes(),
+                capture_output=True,
+                check=True,
+            ).stdout
+    return output
+
+
+# Background mode and its exit codes
+
+
+def test_background_returns_once_mounted(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "toutvfs.log"
+    result = mount_background(mountpoint, log, "--hls", hls_server.url)
+    assert result.returncode == 0, result.stderr + log.read_text()
+    assert result.stderr == ""
+    assert os.path.ismount(mountpoint)
+    try:
+        assert sorted(os.listdir(mountpoint)) == [".toutvfs-status", "master"]
+        files = sorted(os.listdir(mountpoint / "master"))
+        assert files == ["320x180.ts", "640x360.ts"]
+        assert (mountpoint / "master" / "640x360.ts").read_bytes() == reference(
+            hls_server, 0
+        )
+        assert status_of(mountpoint)["pid"] != os.getpid()
+    finally:
+        stop_daemon(mountpoint)
+    assert "unmounted" in log.read_text()
+
+
+def test_background_failure_exits_1(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "toutvfs.log"
+    result = mount_background(
+        mountpoint, log, "--hls", hls_server.url, "-o", "no_such_fuse_option"
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("toutvfs: ")
+    assert not os.path.ismount(mountpoint)
+
+
+def test_missing_mountpoint_exits_2(home: Path, tmp_path: Path) -> None:
+    result = toutvfs("--hls", "http://127.0.0.1:9/m.m3u8", str(tmp_path / "absent"))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"toutvfs: mountpoint {tmp_path / 'absent'} does not exist; create it "
+        f"with mkdir -p {tmp_path / 'absent'}\n"
+    )
+
+
+def test_non_empty_mountpoint_exits_2(home: Path, mountpoint: Path) -> None:
+    (mountpoint / "file").write_text("x")
+    result = toutvfs("--hls", "http://127.0.0.1:9/m.m3u8", str(mountpoint))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"toutvfs: mountpoint {mountpoint} is not empty (1 entries); "
+        "use an empty directory\n"
+    )
+
+
+def test_second_instance_exits_1(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "toutvfs.log"
+    first = mount_background(mountpoint, log, "--hls", hls_server.url)
+    assert first.returncode == 0, first.stderr
+    try:
+        second = mount_background(mountpoint, log, "--hls", hls_server.url)
+        assert second.returncode == 1
+        assert second.stderr == (
+            f"toutvfs: {mountpoint} is already mounted by toutvfs; unmount it "
+            f"with `fusermount3 -u {mountpoint}` first\n"
+        )
+    finally:
+        stop_daemon(mountpoint)
+
+
+def test_instance_lock_names_holder(home: Path, mountpoint: Path) -> None:
+    from toutvfs.daemon import InstanceLock, MountpointError
+
+    first = InstanceLock(str(mountpoint))
+    first.acquire()
+    try:
+        script = (
+            "import sys\n"
+            "from toutvfs.daemon import InstanceLock, MountpointError\n"
+            "try:\n"
+            f"    InstanceLock({str(mountpoint)!r}).acquire()\n"
+            "except MountpointError as exc:\n"
+            "    print(exc)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        assert result.stdout == (
+            f"another toutvfs (pid {os.getpid()}) is already mounting {mountpoint}\n"
+        )
+    finally:
+        first.close()
+    assert MountpointError is not None
+
+
+# Stale mounts
+
+
+def test_stale_mount_is_cleaned(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    dead = start_foreground(mountpoint, tmp_path / "dead.log", "--hls", hls_server.url)
+    dead.process.kill()
+    dead.process.wait(timeout=EXIT_TIMEOUT)
+    with pytest.raises(OSError) as caught:
+        os.listdir(mountpoint)
+    assert caught.value.errno == errno.ENOTCONN
+
+    log = tmp_path / "toutvfs.log"
+    result = mount_background(mountpoint, log, "--hls", hls_server.url)
+    assert result.returncode == 0, result.stderr + log.read_text()
+    try:
+        assert result.stderr == (
+            f"toutvfs: unmounted the stale mount at {mountpoint} (its daemon had "
+            "died)\n"
+        )
+        assert sorted(os.listdir(mountpoint / "master")) == ["320x180.ts", "640x360.ts"]
+    finally:
+        stop_daemon(mountpoint)
+
+
+def test_busy_stale_mount_gives_command(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    dead = start_foreground(mountpoint, tmp_path / "dead.log", "--hls", hls_server.url)
+    holder = subprocess.Popen(["sleep", "60"], cwd=mountpoint / "master")
+    try:
+        dead.process.kill()
+        dead.process.wait(timeout=EXIT_TIMEOUT)
+        result = toutvfs("--hls", hls_server.url, str(mountpoint))
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(
+            f"toutvfs: {mountpoint} is a stale mount still in use"
+        )
+        assert lines[0].endswith(f"then run `fusermount3 -u -z {mountpoint}`")
+    finally:
+        holder.kill()
+        holder.wait()
+        unmount(mountpoint)
+
+
+# Signals
+
+
+def test_sigterm_with_blocked_open(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    mount = start_foreground(
+        mountpoint, tmp_path / "toutvfs.log", "--hls", hls_server.url, "--no-cache"
+    )
+    assert sorted(os.listdir(mountpoint / "master"))
+    hls_server.stalled.set()
+    reader = subprocess.Popen(
+        ["cat", str(mountpoint / "master" / "640x360.ts")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    requests = len(hls_server.requests)
+    wait_for(
+        lambda: len(hls_server.requests) > requests,
+        MOUNT_TIMEOUT,
+        "the open to reach the stalled server",
+    )
+    stop_within_5_seconds(mount)
+    _, error = reader.communicate(timeout=EXIT_TIMEOUT)
+    assert reader.returncode == 1
+    assert error.startswith(b"cat: ")
+
+
+READER = """
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.read(fd, 1)
+print("opened", flush=True)
+sys.stdin.readline()
+try:
+    os.pread(fd, 4096, os.fstat(fd).st_size - 4096)
+except OSError as exc:
+    print(exc.errno, flush=True)
+else:
+    print("read", flush=True)
+"""
+
+
+def test_sigterm_with_blocked_reads(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    mount = start_foreground(
+        mountpoint,
+        tmp_path / "toutvfs.log",
+        "--hls",
+        hls_server.url,
+        "--no-cache",
+        "--readahead",
+        "1",
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(mountpoint / "master" / "640x360.ts")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdin is not None and reader.stdout is not None
+    assert reader.stdout.readline() == "opened\n"
+    hls_server.stalled.set()
+    reader.stdin.write("\n")
+    reader.stdin.flush()
+    wait_for(
+        lambda: status_of(mountpoint)["reads_waiting"] > 0,
+        MOUNT_TIMEOUT,
+        "a read to wait on the stalled server",
+    )
+    stop_within_5_seconds(mount)
+    output, _ = reader.communicate(timeout=EXIT_TIMEOUT)
+    assert output == f"{errno.EIO}\n"
+    assert "failed: the mount is stopping" in mount.log()
+
+
+def test_second_signal_exits_at_once(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    mount = start_foreground(
+        mountpoint, tmp_path / "toutvfs.log", "--hls", hls_server.url
+    )
+    mount.process.send_signal(signal.SIGINT)
+    mount.process.send_signal(signal.SIGINT)
+    status = mount.stop(signal.SIGINT)
+    assert status in (0, 130), mount.log()
+    assert not os.path.ismount(mountpoint)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.3, 0.6])
+def test_signal_during_startup(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path, delay: float
+) -> None:
+    log_path = tmp_path / "toutvfs.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "toutvfs",
+                "-f",
+                "--hls",
+                hls_server.url,
+                str(mountpoint),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    time.sleep(delay)  # the point of start-up hit; each delay is one case
+    process.send_signal(signal.SIGTERM)
+    status = process.wait(timeout=EXIT_TIMEOUT)
+    # -SIGTERM: the signal came before Python had installed its handlers,
+    # when nothing was mounted yet.
+    assert status in (0, 1, -signal.SIGTERM), log_path.read_text()
+    assert not os.path.ismount(mountpoint)
+    assert "Traceback" not in log_path.read_text()
+    os.stat(mountpoint)
+
+
+# Status
+
+
+def test_status_command_output(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "toutvfs.log"
+    result = mount_background(
+        mountpoint, log, "--hls", hls_server.url, "--cache-size", "64"
+    )
+    assert result.returncode == 0, result.stderr
+    try:
+        data = (mountpoint / "master" / "320x180.ts").read_bytes()
+        assert data == reference(hls_server, 1)
+        with (mountpoint / "master" / "640x360.ts").open("rb"):
+            record = status_of(mountpoint)
+            # The record is made as the status file opens, before it counts.
+            assert record["open_files"] == 1
+        shown = toutvfs("status", str(mountpoint))
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        labels = [line.split("  ")[0] for line in lines]
+        assert labels == [
+            "mountpoint",
+            "version",
+            "uptime",
+            "cache",
+            "cache hit rate",
+            "requests",
+            "errors",
+            "open files",
+            "fetches in flight",
+        ]
+        record = status_of(mountpoint)
+        assert record["cache_limit"] == 64 * 1024 * 1024
+        assert record["cache_bytes"] >= len(data)
+        assert record["requests"] == len(hls_server.requests)
+        assert record["errors"] == 0
+        assert record["open_files"] == 0
+        assert record["fetches_in_flight"] == 0
+        assert lines[3] == (
+            f"cache              {record['cache_bytes'] / 1048576:.1f} MiB of 64.0 MiB"
+        )
+        assert lines[6] == "errors             0"
+        as_json = toutvfs("status", "--json", str(mountpoint))
+        assert json.loads(as_json.stdout)["pid"] == record["pid"]
+    finally:
+        stop_daemon(mountpoint)
+
+
+def test_status_of_plain_directory(home: Path, tmp_path: Path) -> None:
+    result = toutvfs("status", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"toutvfs status: {tmp_path} is not a toutvfs mount (no .toutvfs-status)\n"
+    )
+
+
+def test_status_counts_errors(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "toutvfs.log"
+    result = mount_background(mountpoint, log, "--hls", hls_server.url, "--no-cache")
+    assert result.returncode == 0, result.stderr
+    try:
+        assert os.listdir(mountpoint / "master")
+        (hls_server.directory / "v1.m3u8").rename(hls_server.directory / "v1.hidden")
+        try:
+            with pytest.raises(OSError) as caught:
+                (mountpoint / "master" / "320x180.ts").read_bytes()
+        finally:
+            (hls_server.directory / "v1.hidden").rename(
+                hls_server.directory / "v1.m3u8"
+            )
+        assert caught.value.errno == errno.EIO
+        record = status_of(mountpoint)
+        assert record["errors"] == 1
+        assert record["request_failures"] >= 1
+        assert "opening /master/320x180.ts failed" in log.read_text()
+    finally:
+        stop_daemon(mountpoint)

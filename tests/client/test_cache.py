@@ -1,0 +1,260 @@
+"""Client tests: the per-user disk cache, its lock, lookup order and failures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from toutvfs.client import cache as cache_module
+from toutvfs.client.cache import FORMAT_VERSION, UserCache, candidate_directories
+
+USER = "ana@example.test"
+
+
+def open_cache(directory: Path, user: str = USER, **kwargs) -> UserCache:
+    return UserCache.open(user, env={"TOUTV3_CACHE_DIR": str(directory)}, **kwargs)
+
+
+def test_lookup_order_env_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    env = {"TOUTV3_CACHE_DIR": str(tmp_path / "explicit")}
+    candidates = candidate_directories(env, cwd=tmp_path / "work")
+    assert candidates == [
+        tmp_path / "explicit",
+        tmp_path / "xdg" / "toutv3",
+        tmp_path / "work" / ".toutv3-cache",
+    ]
+
+
+def test_lookup_order_without_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    candidates = candidate_directories({}, cwd=tmp_path)
+    assert candidates == [tmp_path / "xdg" / "toutv3", tmp_path / ".toutv3-cache"]
+
+
+def test_lookup_home_cache_without_xdg(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    candidates = candidate_directories({}, cwd=tmp_path)
+    assert candidates[0] == tmp_path / "home" / ".cache" / "toutv3"
+
+
+def test_read_only_directory_falls_back(tmp_path, monkeypatch):
+    # sysfs rejects mkdir even for root, which a chmod 0500 directory does not.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    env = {"TOUTV3_CACHE_DIR": "/sys/toutv3-cache-test"}
+    cache = UserCache.open(USER, env=env, cwd=tmp_path)
+    assert cache.path is not None
+    assert cache.path.parent == tmp_path / "xdg" / "toutv3"
+    cache.release()
+
+
+def test_file_in_the_way_falls_back(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    cache = UserCache.open(USER, env={}, cwd=tmp_path)
+    assert cache.path is not None
+    assert cache.path.parent == tmp_path / ".toutv3-cache"
+    cache.release()
+
+
+def test_unusable_directories_give_no_cache(tmp_path, monkeypatch, caplog):
+    # A regular file where each directory should be: mkdir fails even as root.
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setattr(
+        cache_module,
+        "candidate_directories",
+        lambda env, cwd: [blocker / "a", blocker / "b"],
+    )
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        cache = UserCache.open(USER)
+    assert cache.store is None
+    assert cache.save() is False
+    cache.release()
+    assert "no usable cache directory" in caplog.text
+
+
+def test_modes_and_round_trip(tmp_path):
+    directory = tmp_path / "cache"
+    cache = open_cache(directory)
+    assert cache.store is not None
+    cache.store.put("k1", {"a": [1, 2, "é"]})
+    cache.release()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    files = sorted(path.name for path in directory.iterdir())
+    assert len(files) == 2
+    for path in directory.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    document = json.loads(cache.path.read_text(encoding="utf-8"))
+    assert document["format"] == FORMAT_VERSION
+    assert document["entries"][0]["key"] == "k1"
+    again = open_cache(directory)
+    assert again.store.get("k1") == {"a": [1, 2, "é"]}
+    again.release()
+
+
+def test_file_name_hides_user(tmp_path):
+    cache = open_cache(tmp_path)
+    assert USER not in cache.path.name
+    assert "ana" not in cache.path.name
+    cache.release()
+
+
+def test_expired_entries_not_loaded(tmp_path):
+    now = [1000.0]
+    cache = open_cache(tmp_path, ttl=30 * 60, clock=lambda: now[0])
+    cache.store.put("old", 1)
+    cache.store.put("short", 2, ttl=10)
+    cache.release()
+    now[0] += 60
+    again = open_cache(tmp_path, clock=lambda: now[0])
+    assert again.store.get("old") == 1
+    assert again.store.get("short") is None
+    now[0] += 30 * 60
+    assert again.store.get("old") is None
+    again.release()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"\xff\xfe\x00",
+        json.dumps({"format": 99, "entries": []}).encode(),
+        json.dumps(["a", "list"]).encode(),
+        json.dumps({"format": FORMAT_VERSION, "entries": [{"key": 1}, 3]}).encode(),
+    ],
+)
+def test_corrupt_file_ignored_and_replaced(tmp_path, content, caplog):
+    first = open_cache(tmp_path)
+    path = first.path
+    first.release()
+    path.write_bytes(content)
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        cache = open_cache(tmp_path)
+    assert len(cache.store) == 0
+    cache.store.put("fresh", True)
+    cache.release()
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["format"] == FORMAT_VERSION
+    assert [entry["key"] for entry in document["entries"]] == ["fresh"]
+
+
+def test_second_client_gets_no_cache(tmp_path, caplog):
+    first = open_cache(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        second = open_cache(tmp_path)
+    assert first.locked
+    assert not second.locked
+    assert second.store is None
+    assert "locked by another client" in caplog.text
+    first.release()
+    third = open_cache(tmp_path)
+    assert third.locked
+    third.release()
+
+
+def test_other_user_has_own_cache(tmp_path):
+    first = open_cache(tmp_path)
+    other = open_cache(tmp_path, user="bob@example.test")
+    assert first.locked
+    assert other.locked
+    assert first.path != other.path
+    first.release()
+    other.release()
+
+
+def test_two_processes_one_cache(tmp_path, caplog):
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from toutvfs.client.cache import UserCache
+        cache = UserCache.open({USER!r}, env={{"TOUTV3_CACHE_DIR": {str(tmp_path)!r}}})
+        print("locked" if cache.locked else "unlocked", flush=True)
+        sys.stdin.readline()
+        cache.store.put("from-child", 1)
+        cache.release()
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        try:
+            assert child.stdout.readline().strip() == "locked"
+            with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+                mine = open_cache(tmp_path)
+            assert not mine.locked
+            assert "locked by another client" in caplog.text
+            child.stdin.write("\n")
+            child.stdin.flush()
+            assert child.wait(timeout=30) == 0
+        finally:
+            if child.poll() is None:
+                child.kill()
+    after = open_cache(tmp_path)
+    assert after.store.get("from-child") == 1
+    after.release()
+
+
+def test_save_failure_does_not_raise(tmp_path, monkeypatch, caplog):
+    cache = open_cache(tmp_path)
+    cache.store.put("k", 1)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_module.tempfile, "mkstemp", full)
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        assert cache.save() is False
+    assert "No space left on device" in caplog.text
+    cache.release()
+    assert not cache.path.exists()
+
+
+def test_failed_write_leaves_old_file(tmp_path, monkeypatch):
+    cache = open_cache(tmp_path)
+    cache.store.put("k", "old")
+    assert cache.save()
+    before = cache.path.read_bytes()
+    cache.store.put("k", "new")
+
+    def broken_replace(source, target):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(cache_module.os, "replace", broken_replace)
+    assert cache.save() is False
+    assert cache.path.read_bytes() == before
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+    monkeypatch.undo()
+    cache.release()
+
+
+def test_release_twice(tmp_path):
+    cache = open_cache(tmp_path)
+    cache.release()
+    cache.release()
+    assert not cache.locked
+
+
+def test_no_home_falls_back_to_working_directory(tmp_path, monkeypatch):
+    def no_home(name):
+        raise KeyError("HOME")
+
+    monkeypatch.setattr(cache_module.platformdirs, "user_cache_dir", no_home)
+    assert candidate_directories({}, cwd=tmp_path) == [tmp_path / ".toutv3-cache"]
+    cache = UserCache.open(USER, env={}, cwd=tmp_path)
+    assert cache.path.parent == tmp_path / ".toutv3-cache"
+    cache.release()

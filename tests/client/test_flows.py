@@ -1,0 +1,280 @@
+"""Client tests: session and facade flows against a real emulator on loopback."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import httpx
+import pytest
+import trio
+
+from toutvfs.client import Anonymous, BearerToken, PasswordLogin, Session
+from toutvfs.client.facade import Client
+from toutvfs.config import Config
+from toutvfs.emulator import Emulator, Fault
+from toutvfs.errors import (
+    ApiChanged,
+    GeoBlocked,
+    InvalidCredentials,
+    LoginRequired,
+    NotFound,
+    PremiumOnly,
+    UnsupportedMedia,
+)
+
+from .conftest import FAST_RETRIES
+
+USER = "demo@toutvfs.test"
+PASSWORD = "demo"
+HERITIERS = "les-heritiers-du-fleuve"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with Emulator() as running:
+        yield running
+
+
+@pytest.fixture
+def config(emulator) -> Config:
+    emulator.faults.clear()
+    return Config.for_emulator(emulator.base_url)
+
+
+def endpoint_count(emulator: Emulator, endpoint: str, since: int = 0) -> int:
+    return sum(1 for r in emulator.request_log[since:] if r.endpoint == endpoint)
+
+
+async def test_catalogue_matches_emulator(emulator, config):
+    catalogue = emulator.catalogue
+    async with httpx.AsyncClient() as http:
+        session = Session(config, http)
+        browse = await session.browse()
+        serie = await session.category("serie")
+        index = await session.show_index()
+        show = await session.show(HERITIERS)
+    assert sorted(s.slug for s in browse.sections) == sorted(
+        s.slug for s in catalogue.sections
+    )
+    assert [card.slug for card in serie.cards] == catalogue.section("serie").shows
+    assert sorted(entry.slug for entry in index) == sorted(catalogue.shows)
+    expected = catalogue.shows[HERITIERS]
+    assert show.title == expected.title
+    assert [item.id_media for item in show.items] == [
+        str(episode.id_media) for episode in expected.episodes()
+    ]
+
+
+async def test_category_paging_small_pages(emulator, config):
+    since = len(emulator.request_log)
+    async with httpx.AsyncClient() as http:
+        session = Session(config.with_overrides(page_size=3), http)
+        serie = await session.category("serie")
+    shows = emulator.catalogue.section("serie").shows
+    assert [card.slug for card in serie.cards] == shows
+    assert endpoint_count(emulator, "category", since) == -(-len(shows) // 3)
+
+
+async def test_show_not_found(config):
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(NotFound):
+            await Session(config, http).show("absent-de-partout")
+
+
+async def test_validation_refusals(config):
+    async with httpx.AsyncClient() as http:
+        session = Session(config, http, PasswordLogin(USER, PASSWORD))
+        with pytest.raises(GeoBlocked) as geo:
+            await session.validate("991001")
+        with pytest.raises(UnsupportedMedia) as drm:
+            await session.validate("991002")
+        with pytest.raises(PremiumOnly) as premium:
+            await session.validate("991004")
+        master = await session.validate("910001")
+    assert "pays" in geo.value.message
+    assert drm.value.signal == "availableTechs"
+    assert "premium" in premium.value.message
+    assert master.startswith(config.api_base)
+
+
+async def test_anonymous_validation_needs_login(config):
+    async with httpx.AsyncClient() as http:
+        session = Session(config, http, Anonymous())
+        with pytest.raises(LoginRequired) as member:
+            await session.validate("910003")
+        with pytest.raises(LoginRequired) as restricted:
+            await session.validate("991003")
+    assert member.value.id_media == "910003"
+    assert restricted.value.id_media == "991003"
+
+
+async def test_wrong_password(config, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret = "not-the-Password-42"
+    async with httpx.AsyncClient() as http:
+        session = Session(
+            config, http, PasswordLogin(USER, secret), policy=FAST_RETRIES
+        )
+        with pytest.raises(InvalidCredentials) as info:
+            await session.validate("910001")
+    assert info.value.user == USER
+    assert secret not in str(info.value)
+    assert all(secret not in record.getMessage() for record in caplog.records)
+
+
+async def test_relogin_after_expiry():
+    # Tokens live 3 s: long enough for a login and a validation on a loaded
+    # machine, short enough to wait out.
+    with Emulator(token_lifetime=3) as short:
+        config = Config.for_emulator(short.base_url)
+        # The client's clock lags an hour, so it keeps the token past its exp
+        # and the emulator returns 401.
+        auth = PasswordLogin(USER, PASSWORD, clock=lambda: time.time() - 3600)
+        async with httpx.AsyncClient() as http:
+            session = Session(config, http, auth, clock=lambda: time.time() - 3600)
+            await session.validate("910001")
+            # Wait until the emulator's clock has passed the token's exp.
+            wait = auth._expiry + 0.5 - time.time()
+            assert wait < 4
+            await trio.sleep(max(wait, 0.0))
+            url = await session.validate("910002")
+        statuses = [r.status for r in short.request_log if r.endpoint == "validation"]
+    assert "/910002/" in url
+    assert auth.logins == 2
+    assert statuses == [200, 401, 200]
+
+
+async def test_pasted_bearer_token(config):
+    async with httpx.AsyncClient() as http:
+        login = Session(config, http, PasswordLogin(USER, PASSWORD))
+        token = await login.auth.bearer(login.login_flow)
+        pasted = Session(config, http, BearerToken(token))
+        url = await pasted.validate("910001")
+    assert "/910001/" in url
+
+
+async def test_retries_5xx_and_429(emulator, config):
+    emulator.faults.append(Fault("status", endpoint="browse", first=2, status=503))
+    emulator.faults.append(Fault("rate-limit", endpoint="show", first=1, retry_after=1))
+    since = len(emulator.request_log)
+    async with httpx.AsyncClient() as http:
+        session = Session(config, http)
+        browse = await session.browse()
+        show = await session.show(HERITIERS)
+    assert len(browse.sections) == len(emulator.catalogue.sections)
+    assert show.title
+    assert endpoint_count(emulator, "browse", since) == 3
+    assert endpoint_count(emulator, "show", since) == 2
+
+
+async def test_malformed_json_is_api_changed(emulator, config):
+    emulator.faults.append(Fault("malformed-json", endpoint="show"))
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(ApiChanged) as info:
+            await Session(config, http).show(HERITIERS)
+    assert info.value.field == "<body>"
+
+
+async def test_concurrent_show_one_request(emulator, config):
+    since = len(emulator.request_log)
+    async with httpx.AsyncClient() as http:
+        session = Session(config, http)
+        async with trio.open_nursery() as nursery:
+            for _ in range(8):
+                nursery.start_soon(session.show, HERITIERS)
+    assert endpoint_count(emulator, "show", since) == 1
+
+
+async def test_no_secret_in_logs(emulator, config, caplog):
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        async with httpx.AsyncClient() as http:
+            auth = PasswordLogin(USER, PASSWORD)
+            session = Session(config, http, auth)
+            master = await session.validate("910001")
+            token = auth._token
+            claims = session._claims
+    finally:
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    assert token is not None
+    assert claims is not None
+    secrets = [PASSWORD, token, claims[1], master.split("?", 1)[1]]
+    # The demo password is part of the demo user name, which may be logged.
+    messages = [
+        record.getMessage().replace(USER, "<user>") for record in caplog.records
+    ]
+    assert any("/media/validation/v2/" in message for message in messages)
+    for message in messages:
+        for secret in secrets:
+            assert secret not in message
+
+
+def test_facade_cache_warm_sends_nothing(emulator, config, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOUTV3_CACHE_DIR", str(tmp_path / "cache"))
+    with Client(USER, PASSWORD, config=config) as client:
+        cold = [summary.url for summary in client.search_show_summaries]
+        client.get_show(HERITIERS)
+    since = len(emulator.request_log)
+    with Client(USER, PASSWORD, config=config) as client:
+        after_login = len(emulator.request_log)
+        warm = [summary.url for summary in client.search_show_summaries]
+        client.get_show(HERITIERS)
+        assert len(emulator.request_log) == after_login
+    assert warm == cold
+    assert endpoint_count(emulator, "search-index", since) == 0
+
+
+def test_listing_benchmark_small():
+    from .benchmark_listing import run
+
+    cold, warm, uncached = run(shows=250, page_size=100)
+    assert (cold.shows, warm.shows, uncached.shows) == (250, 250, 250)
+    assert cold.requests == 3
+    assert warm.requests == 0
+    assert uncached.requests == 3
+
+
+async def test_index_falls_back_when_retired(emulator, config):
+    emulator.faults.append(Fault("status", endpoint="search-index", status=426))
+    since = len(emulator.request_log)
+    async with httpx.AsyncClient() as http:
+        index = await Session(config, http).show_index()
+    formats = [s for s in emulator.catalogue.sections if s.kind == "format"]
+    expected = {slug for section in formats for slug in section.shows}
+    assert {entry.slug for entry in index} == expected
+    assert len(index) == len(expected)
+    assert endpoint_count(emulator, "search-index", since) == 1
+    assert endpoint_count(emulator, "category", since) == len(formats)
+
+
+async def test_meta_list_form(config):
+    async with httpx.AsyncClient() as http:
+        session = Session(config.with_overrides(meta_output="json"), http)
+        meta = await session.meta("910001")
+    assert meta.techs == ()
+    assert meta.drm_signals == ()
+    assert meta.metas["idMedia"] == "910001"
+
+
+async def test_dash_validation_is_drm(config):
+    params = dict(config.validation_params, tech="dash")
+    dash_config = config.with_overrides(validation_params=params)
+    async with httpx.AsyncClient() as http:
+        session = Session(dash_config, http, PasswordLogin(USER, PASSWORD))
+        with pytest.raises(UnsupportedMedia) as info:
+            await session.validate("910001")
+    assert info.value.signal in ("licence parameters", "DASH URL")
+
+
+def test_closed_client_rejects_calls(config, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOUTV3_CACHE_DIR", str(tmp_path / "cache"))
+    client = Client(config=config)
+    assert len(client.section_summaries) > 0
+    client.close()
+    client.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.get_show(HERITIERS)

@@ -1,0 +1,275 @@
+"""Command line layer: stored credentials and the order credentials are taken in.
+
+``toutvfs login`` stores a bearer token, never the password, in
+``credentials.json`` under the platformdirs user config directory, with mode
+0600 in a directory of mode 0700. The TOU.TV login flow returns an access
+token and no refresh token, so the stored token works until its ``exp`` and
+``toutvfs login`` has to be run again after that.
+
+A mount takes the first credentials it finds, in `CREDENTIAL_ORDER`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import httpx
+import platformdirs
+
+from toutvfs.client import Anonymous, BearerToken, PasswordLogin, Session, TokenSource
+from toutvfs.client.tokens import jwt_expiry
+from toutvfs.config import Config
+
+log = logging.getLogger(__name__)
+
+CREDENTIALS_NAME = "credentials.json"
+
+# Environment variables read by the mount and by ``toutvfs login``.
+ENV_TOKEN = "TOUTV_BEARER_TOKEN"
+ENV_USER = "TOUTVFS_USER"
+ENV_PASSWORD = "TOUTVFS_PASSWORD"
+
+CREDENTIAL_ORDER = (
+    "1. command-line options: --token-file FILE, or --user EMAIL with the "
+    f"password in ${ENV_PASSWORD} (or typed at a prompt with -f on a terminal);\n"
+    f"2. the environment: ${ENV_TOKEN}, or ${ENV_USER} with ${ENV_PASSWORD};\n"
+    "3. the file that `toutvfs login` stores;\n"
+    "4. none: the catalogue is mounted anonymously, and episodes that need an "
+    "account say so in UNAVAILABLE.txt."
+)
+
+
+def _bearer(token: BearerToken) -> TokenSource:
+    # BearerToken.user is declared str, TokenSource.user str | None, and
+    # mypy treats mutable protocol attributes as invariant.
+    return cast(TokenSource, token)
+
+
+class CredentialsError(Exception):
+    """Credentials that cannot be used, reported in one line."""
+
+
+def credentials_path() -> Path:
+    """Return the file that ``toutvfs login`` writes."""
+    return Path(platformdirs.user_config_dir("toutvfs")) / CREDENTIALS_NAME
+
+
+@dataclass(frozen=True)
+class StoredCredentials:
+    """The content of the credentials file.
+
+    Attributes:
+        user: the account the token belongs to, for messages.
+        token: the bearer token of media calls.
+        expires: the token's ``exp`` in seconds since the epoch, or None.
+        service: the API base URL the token was issued for.
+    """
+
+    user: str
+    token: str = field(repr=False)
+    expires: float | None
+    service: str
+
+    def expired(self, now: float | None = None) -> bool:
+        """Whether the token's ``exp`` has passed."""
+        moment = time.time() if now is None else now
+        return self.expires is not None and self.expires <= moment
+
+
+def save_credentials(path: Path, credentials: StoredCredentials) -> None:
+    """Write *credentials* to *path* with mode 0600, replacing any older file.
+
+    The file is created with mode 0600 before anything is written to it, so
+    the token is never readable by others, not even for a moment.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = json.dumps(
+        {
+            "user": credentials.user,
+            "token": credentials.token,
+            "expires": credentials.expires,
+            "service": credentials.service,
+        },
+        indent=2,
+    )
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(data + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def load_credentials(path: Path) -> StoredCredentials | None:
+    """Return the stored credentials, or None when there is no file.
+
+    Raises:
+        CredentialsError: the file is unreadable, malformed, or readable by
+            other users.
+    """
+    try:
+        status = path.stat()
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CredentialsError(f"cannot read {path}: {exc.strerror}") from None
+    if status.st_mode & 0o077:
+        raise CredentialsError(
+            f"{path} is readable by other users (mode {status.st_mode & 0o777:o}); "
+            f"run `chmod 600 {path}` or `toutvfs login` again"
+        )
+    try:
+        data = json.loads(text)
+        return StoredCredentials(
+            user=str(data["user"]),
+            token=str(data["token"]),
+            expires=None if data.get("expires") is None else float(data["expires"]),
+            service=str(data.get("service", "")),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CredentialsError(
+            f"{path} is not a credentials file ({exc}); run `toutvfs login` again"
+        ) from None
+
+
+def remove_credentials(path: Path) -> bool:
+    """Delete the credentials file; return False when there was none."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+async def log_in(config: Config, user: str, password: str) -> StoredCredentials:
+    """Run the login flow for *user* and return what to store.
+
+    Raises:
+        InvalidCredentials: the service rejected the user or password.
+        NetworkError: the service could not be reached.
+    """
+    async with httpx.AsyncClient(follow_redirects=False) as http:
+        source = PasswordLogin(user, password)
+        session = Session(config, http, source)
+        token = await source.bearer(session.login_flow)
+    assert token is not None
+    return StoredCredentials(
+        user=user, token=token, expires=jwt_expiry(token), service=config.api_base
+    )
+
+
+def stored_from_token(token: str, config: Config) -> StoredCredentials:
+    """Return what to store for a bearer token pasted from a browser session.
+
+    Raises:
+        CredentialsError: the token is empty or already expired.
+    """
+    try:
+        source = BearerToken(token, origin="the pasted text")
+    except ValueError as exc:
+        raise CredentialsError(str(exc)) from None
+    credentials = StoredCredentials(
+        user=source.user or "bearer-token",
+        token=token.strip().removeprefix("Bearer ").strip(),
+        expires=jwt_expiry(token.strip().removeprefix("Bearer ").strip()),
+        service=config.api_base,
+    )
+    if credentials.expired():
+        raise CredentialsError("the pasted token has already expired")
+    return credentials
+
+
+@dataclass(frozen=True)
+class ChosenCredentials:
+    """The token source of a mount and where it came from, for the log."""
+
+    source: TokenSource
+    origin: str
+
+
+def choose_credentials(
+    *,
+    user: str | None,
+    token_file: Path | None,
+    password: str | None,
+    environ: Mapping[str, str],
+    stored_path: Path,
+    config: Config,
+) -> ChosenCredentials:
+    """Return the first credentials found in `CREDENTIAL_ORDER`.
+
+    *password* is the one typed at a prompt, if any; otherwise the password
+    of ``--user`` comes from the environment.
+
+    Raises:
+        CredentialsError: credentials were given but cannot be used.
+    """
+    if token_file is not None:
+        try:
+            return ChosenCredentials(
+                _bearer(BearerToken.from_file(token_file)), f"token file {token_file}"
+            )
+        except (OSError, ValueError) as exc:
+            raise CredentialsError(f"cannot use the token file: {exc}") from None
+    if user:
+        secret = password if password is not None else environ.get(ENV_PASSWORD)
+        if not secret:
+            raise CredentialsError(
+                f"--user {user} needs a password: set ${ENV_PASSWORD}, or run "
+                "`toutvfs login` once and mount without --user"
+            )
+        return ChosenCredentials(PasswordLogin(user, secret), f"--user {user}")
+    if environ.get(ENV_TOKEN):
+        try:
+            return ChosenCredentials(
+                _bearer(
+                    BearerToken(
+                        environ[ENV_TOKEN],
+                        origin=f"environment variable {ENV_TOKEN}",
+                    )
+                ),
+                f"${ENV_TOKEN}",
+            )
+        except ValueError as exc:
+            raise CredentialsError(str(exc)) from None
+    if environ.get(ENV_USER):
+        env_user = environ[ENV_USER]
+        secret = environ.get(ENV_PASSWORD)
+        if not secret:
+            raise CredentialsError(
+                f"${ENV_USER} is set to {env_user} but ${ENV_PASSWORD} is not set"
+            )
+        return ChosenCredentials(PasswordLogin(env_user, secret), f"${ENV_USER}")
+    stored = load_credentials(stored_path)
+    if stored is not None:
+        if stored.service and stored.service != config.api_base:
+            log.warning(
+                "the stored credentials are for %s, not %s; mounting anonymously",
+                stored.service,
+                config.api_base,
+            )
+            return ChosenCredentials(
+                Anonymous(), "none (stored token is for another service)"
+            )
+        if stored.expired():
+            raise CredentialsError(
+                f"the token stored for {stored.user} in {stored_path} has expired; "
+                "run `toutvfs login` again"
+            )
+        source = BearerToken(stored.token, origin=f"the file {stored_path}")
+        return ChosenCredentials(_bearer(source), f"stored login of {stored.user}")
+    return ChosenCredentials(Anonymous(), "none (anonymous)")

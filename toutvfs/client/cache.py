@@ -1,0 +1,254 @@
+"""Client layer: the per-user disk cache of network results.
+
+One JSON file per user holds decoded responses with their expiry times, and
+a lock file next to it is held with ``flock`` from `UserCache.open` until
+`UserCache.release`. A second client of the same user, in this process or
+another, gets no disk cache and a warning. The cache never raises because it
+cannot be created, read or written; it logs a warning and the client runs
+without it.
+
+The directory is the first of these that can be created and written:
+``$TOUTV3_CACHE_DIR``, the platformdirs user cache directory for ``toutv3``
+(on Linux ``$XDG_CACHE_HOME/toutv3``, else ``~/.cache/toutv3``), then
+``./.toutv3-cache``. Directories are created with mode 0700 and files with
+0600. A save writes a temporary file and renames it over the old one, so a
+crash leaves the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import platformdirs
+
+from toutvfs.client.redact import redacted_logger
+from toutvfs.client.results import DEFAULT_TTL, ResultStore
+
+log = redacted_logger(__name__)
+
+# Version of the file layout; a file of another version is ignored and replaced.
+FORMAT_VERSION = 1
+
+CACHE_DIR_VARIABLE = "TOUTV3_CACHE_DIR"
+APP_NAME = "toutv3"
+FALLBACK_DIR_NAME = ".toutv3-cache"
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def candidate_directories(
+    env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> list[Path]:
+    """Return the cache directories to try, in lookup order."""
+    environ = os.environ if env is None else env
+    candidates: list[Path] = []
+    explicit = environ.get(CACHE_DIR_VARIABLE)
+    if explicit:
+        candidates.append(Path(explicit))
+    try:
+        candidates.append(Path(platformdirs.user_cache_dir(APP_NAME)))
+    except (KeyError, RuntimeError, OSError) as exc:
+        # platformdirs needs a home directory to name the user cache.
+        log.debug("no user cache directory: %s", exc)
+    try:
+        candidates.append((cwd or Path.cwd()) / FALLBACK_DIR_NAME)
+    except OSError as exc:
+        # The working directory was deleted under the process.
+        log.debug("no working directory: %s", exc)
+    return candidates
+
+
+def _usable(directory: Path) -> bool:
+    try:
+        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        log.debug("cache directory %s cannot be created: %s", directory, exc)
+        return False
+    return os.access(directory, os.W_OK | os.X_OK)
+
+
+def find_directory(
+    env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Path | None:
+    """Return the first usable cache directory, or None when none is."""
+    for directory in candidate_directories(env, cwd):
+        if _usable(directory):
+            return directory
+    return None
+
+
+def file_stem(user: str | None) -> str:
+    """Return the cache file name of *user* without its suffix.
+
+    The name is a hash, so that an e-mail address does not show in a
+    directory listing.
+    """
+    digest = hashlib.sha256((user or "anonymous").encode("utf-8")).hexdigest()
+    return f"cache-{digest[:24]}"
+
+
+class UserCache:
+    """The open disk cache of one user, or a no-op when it is unavailable.
+
+    Attributes:
+        store: the in-memory results, shared with `Session`; None when the
+            disk cache is unavailable.
+        path: the cache file, or None.
+    """
+
+    def __init__(self) -> None:
+        self.store: ResultStore | None = None
+        self.path: Path | None = None
+        self._lock_file: IO[bytes] | None = None
+        self._user: str | None = None
+
+    @classmethod
+    def open(
+        cls,
+        user: str | None,
+        *,
+        ttl: float = DEFAULT_TTL,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> UserCache:
+        """Lock and load the cache of *user*; never raises on disk trouble."""
+        cache = cls()
+        cache._user = user
+
+        directory = find_directory(env, cwd)
+        if directory is None:
+            log.warning("no usable cache directory; running without a disk cache")
+            return cache
+
+        stem = file_stem(user)
+        lock_path = directory / (stem + ".lock")
+        try:
+            lock_file = _open_private(lock_path)
+        except OSError as exc:
+            log.warning("cannot open cache lock %s: %s; no disk cache", lock_path, exc)
+            return cache
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock_file.close()
+            log.warning(
+                "the cache of user %s is locked by another client (%s); this "
+                "client runs without a disk cache",
+                user,
+                lock_path,
+            )
+            return cache
+
+        cache._lock_file = lock_file
+        cache.path = directory / (stem + ".json")
+        cache.store = ResultStore(ttl, clock=clock)
+        cache.store.load(cache._read())
+        cache.store.changed = False
+        log.debug("cache %s loaded with %d entries", cache.path, len(cache.store))
+        return cache
+
+    @property
+    def locked(self) -> bool:
+        """Whether this client holds the cache lock."""
+        return self._lock_file is not None
+
+    def _read(self) -> Iterator[tuple[str, float, Any]]:
+        assert self.path is not None
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return iter(())
+        except OSError as exc:
+            log.warning("cannot read cache %s: %s; starting empty", self.path, exc)
+            return iter(())
+        try:
+            document = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            log.warning("cache %s is corrupt; it will be replaced", self.path)
+            return iter(())
+        if not isinstance(document, dict) or document.get("format") != FORMAT_VERSION:
+            log.warning(
+                "cache %s has another format version; it will be replaced", self.path
+            )
+            return iter(())
+        return _entries(document.get("entries"))
+
+    def save(self) -> bool:
+        """Write the cache atomically; return whether it was written."""
+        if self.store is None or self.path is None or not self.locked:
+            return False
+        document = {
+            "format": FORMAT_VERSION,
+            "entries": [
+                {"key": key, "expires": expiry, "value": value}
+                for key, expiry, value in self.store.entries()
+            ],
+        }
+        try:
+            _write_atomically(self.path, json.dumps(document, ensure_ascii=False))
+        except (OSError, TypeError, ValueError) as exc:
+            log.warning("cannot save cache %s: %s", self.path, exc)
+            return False
+        self.store.changed = False
+        return True
+
+    def release(self) -> None:
+        """Save the cache and release its lock; later results are not cached."""
+        if self._lock_file is None:
+            return
+        self.save()
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+        self._lock_file.close()
+        self._lock_file = None
+        self.store = None
+        log.debug("cache of user %s released", self._user)
+
+
+def _entries(raw: Any) -> Iterator[tuple[str, float, Any]]:
+    if not isinstance(raw, list):
+        return
+    for entry in raw:
+        if not isinstance(entry, dict):
+            continue
+        key, expiry = entry.get("key"), entry.get("expires")
+        if (
+            isinstance(key, str)
+            and isinstance(expiry, int | float)
+            and "value" in entry
+        ):
+            yield key, float(expiry), entry["value"]
+
+
+def _open_private(path: Path) -> IO[bytes]:
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    return os.fdopen(descriptor, "r+b")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write *text* to a temporary file beside *path*, then rename it over."""
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=path.name + ".", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            os.fchmod(stream.fileno(), FILE_MODE)
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
