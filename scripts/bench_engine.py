@@ -20,6 +20,7 @@ Every server binds 127.0.0.1 only and stops after --max-seconds.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.server
 import json
 import re
@@ -217,15 +218,23 @@ async def read_all(args: argparse.Namespace) -> None:
 
         start = trio.current_time()
         stream = await engine.open(args.media, variants[-1].key, resolve)
+        opened = trio.current_time() - start
         total = 0
+        digest = hashlib.sha256()
         for offset in range(0, stream.size, READ_SIZE):
-            total += len(await stream.read(offset, READ_SIZE))
+            data = await stream.read(offset, READ_SIZE)
+            total += len(data)
+            if args.sha256:
+                digest.update(data)
         await stream.close()
         elapsed = trio.current_time() - start
         await engine.wait_idle()
     if total != stream.size:
         raise SystemExit(f"read {total} bytes of {stream.size}")
-    print(f"{total} bytes in {elapsed:.3f} s, {total / elapsed / 1e6:.1f} MB/s")
+    rate = total / elapsed / 1e6
+    print(f"{total} bytes in {elapsed:.3f} s ({opened:.3f} s to open), {rate:.1f} MB/s")
+    if args.sha256:
+        print(f"sha256 {digest.hexdigest()}")
 
 
 def _kind(request: tuple[str, str | None, int]) -> str:
@@ -354,6 +363,7 @@ def main() -> None:
     read.add_argument("--cache", default="none", help="cache directory or 'none'")
     read.add_argument("--cache-size", type=int, default=8 << 30, help="bytes")
     read.add_argument("--media", default="bench", help="media key")
+    read.add_argument("--sha256", action="store_true", help="print the content hash")
 
     requests = commands.add_parser("requests", help="count requests per step")
     requests.add_argument("directory")

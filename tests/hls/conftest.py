@@ -165,23 +165,20 @@ def _build_media(root: Path) -> HlsMedia:
         "ts-explicit", "ts-explicit/media.m3u8", reference
     )
 
-    # ffmpeg's AES-128 with the sequence number as IV, written without IV
-    # attributes so that the engine must derive each IV itself.
-    key_info = root / "implicit.keyinfo"
-    key_info.write_text(f"../a.key\n{root / 'a.key'}\n")
+    # AES-128 with the implicit IV: each segment's media sequence number.
+    # ffmpeg cannot write this (without an IV in its key info it uses the
+    # first sequence number for every segment), so openssl encrypts.
     implicit = root / "ts-implicit"
-    _ffmpeg_hls(implicit, "-hls_key_info_file", str(key_info))
-    playlist = implicit / "media.m3u8"
-    text = re.sub(r",IV=0x[0-9a-fA-F]+", "", playlist.read_text())
-    assert "IV=" not in text
-    playlist.write_text(text)
-    reference = b""
-    for i, name in enumerate(_segment_names(implicit, "ts")):
-        plain = implicit / f"{name}.plain"
-        _openssl("decrypt", implicit / name, plain, KEY_A, _iv_of(FIRST_SEQUENCE + i))
-        reference += plain.read_bytes()
+    implicit.mkdir()
+    lines = [*_header(), '#EXT-X-KEY:METHOD=AES-128,URI="../a.key"']
+    for i, (name, segment) in enumerate(zip(names, clear_segments, strict=True)):
+        body = _openssl_bytes("encrypt", segment, KEY_A, _iv_of(FIRST_SEQUENCE + i))
+        (implicit / name).write_bytes(body)
+        (implicit / f"{name}.plain").write_bytes(segment)
+        lines += ["#EXTINF:4.0,", name]
+    _write(implicit / "media.m3u8", [*lines, "#EXT-X-ENDLIST"])
     variants["ts-implicit"] = Variant(
-        "ts-implicit", "ts-implicit/media.m3u8", reference
+        "ts-implicit", "ts-implicit/media.m3u8", b"".join(clear_segments)
     )
 
     # Key rotation and a METHOD=NONE run, encrypted by openssl.
@@ -534,4 +531,5 @@ def fast_policy() -> RetryPolicy:
         backoff_max=0.05,
         retry_after_max=2.0,
         part_deadline=4.0,
+        open_deadline=5.0,
     )

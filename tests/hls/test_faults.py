@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 import trio
 
-from toutvfs.errors import PlaylistError, SegmentError, UnsupportedMedia
-from toutvfs.hls import Engine
+from toutvfs.errors import (
+    NetworkTimeout,
+    PlaylistError,
+    SegmentError,
+    UnsupportedMedia,
+)
+from toutvfs.hls import Engine, RetryPolicy
 
 SEGMENT_2 = "ts-implicit/s9.ts"
 
@@ -224,7 +229,7 @@ async def open_media_playlist(engine: Engine, url: str):
     [
         ("wrong-key", "b.key", "ts-implicit", "padding is invalid"),
         ("short-key", "short.key", "ts-implicit", "15 bytes long, expected 16"),
-        ("unaligned", "a.key", "ts-clear", "not a multiple of 16"),
+        ("unaligned", "a.key", "ts-clear", "not a positive multiple of 16"),
     ],
 )
 async def test_bad_crypto_names_segment(
@@ -296,3 +301,14 @@ async def test_unknown_variant_key(hls_media, media_server, http_client):
 
     with pytest.raises(PlaylistError, match="no variant '4k'"):
         await engine.open("m1", "4k", resolve)
+
+
+async def test_open_bounded_by_deadline(hls_media, media_server, http_client):
+    policy = RetryPolicy(read_timeout=5.0, deadline=5.0, open_deadline=1.0)
+    engine = Engine(http_client, None, 0, policy=policy)
+    media_server.inject("ts-implicit/media.m3u8", count=5, stall=10.0)
+    start = trio.current_time()
+
+    with pytest.raises(NetworkTimeout, match="did not finish within 1 s"):
+        await open_implicit(engine, hls_media, media_server.url("master.m3u8"))
+    assert trio.current_time() - start < 3.0

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 
+from toutvfs.hls.crypto import Data
+
 
 class BufferPool:
     """A least-recently-used map of part plaintexts with a byte limit.
@@ -24,7 +26,7 @@ class BufferPool:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._parts: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._parts: OrderedDict[Hashable, Data] = OrderedDict()
         self._total = 0
         self._consumed: set[Hashable] = set()
         self._consumed_bytes = 0
@@ -34,7 +36,7 @@ class BufferPool:
         """Bytes held now."""
         return self._total
 
-    def get(self, key: Hashable) -> bytes | None:
+    def get(self, key: Hashable) -> Data | None:
         """Return the part under *key* and mark it recently used."""
         data = self._parts.get(key)
         if data is not None:
@@ -42,7 +44,7 @@ class BufferPool:
             self._unconsume(key, data)
         return data
 
-    def put(self, key: Hashable, data: bytes) -> None:
+    def put(self, key: Hashable, data: Data) -> None:
         """Keep *data*, dropping the least recently used parts beyond the limit.
 
         A part larger than the whole limit is not kept.
@@ -75,7 +77,7 @@ class BufferPool:
         """Return True if *size* more bytes fit by dropping only consumed parts."""
         return self._total - self._consumed_bytes + size <= self.limit
 
-    def _unconsume(self, key: Hashable, data: bytes) -> None:
+    def _unconsume(self, key: Hashable, data: Data) -> None:
         if key in self._consumed:
             self._consumed.discard(key)
             self._consumed_bytes -= len(data)

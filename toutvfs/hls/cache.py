@@ -35,6 +35,7 @@ from pathlib import Path
 
 import trio
 
+from toutvfs.hls.crypto import Data
 from toutvfs.hls.storage import TEMP_PREFIX, make_private_dir, safe_name, write_atomic
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class SegmentCache:
         found.sort()
         return [(relative, size) for _, relative, size in found]
 
-    async def get(self, key: CacheKey, size: int) -> bytes | None:
+    async def get(self, key: CacheKey, size: int) -> Data | None:
         """Return the cached plaintext of *key* if it is intact and *size* long."""
         await self._ensure_scanned()
         relative = key.relative_path()
@@ -147,12 +148,16 @@ class SegmentCache:
         self.hits += 1
         return data
 
-    def _read_entry(self, relative: Path, size: int) -> bytes | None:
+    def _read_entry(self, relative: Path, size: int) -> Data | None:
         path = self.directory / relative
         try:
-            raw = path.read_bytes()
+            with path.open("rb") as file:
+                # One buffer for data and trailer, so a part is never copied.
+                raw = bytearray(size + TRAILER.size + 1)
+                length = file.readinto(raw)
         except FileNotFoundError:
             return None
+        del raw[length:]
         data = _check_entry(raw, size)
         if data is None:
             log.warning("deleting the damaged cache entry %s", path)
@@ -161,7 +166,7 @@ class SegmentCache:
         os.utime(path)
         return data
 
-    async def put(self, key: CacheKey, data: bytes) -> bool:
+    async def put(self, key: CacheKey, data: Data) -> bool:
         """Store *data* under *key*; return False when it does not fit."""
         await self._ensure_scanned()
         relative = key.relative_path()
@@ -204,20 +209,21 @@ class SegmentCache:
         if entry is not None:
             self._total -= entry[1]
 
-    def _write_entry(self, relative: Path, victims: list[Path], data: bytes) -> None:
+    def _write_entry(self, relative: Path, victims: list[Path], data: Data) -> None:
         for victim in victims:
             (self.directory / victim).unlink(missing_ok=True)
         trailer = TRAILER.pack(hashlib.sha256(data).digest(), len(data), MAGIC)
-        write_atomic(self.directory / relative, data + trailer, durable=False)
+        write_atomic(self.directory / relative, data, trailer, durable=False)
 
 
-def _check_entry(raw: bytes, size: int) -> bytes | None:
-    if len(raw) < TRAILER.size:
+def _check_entry(raw: bytearray, size: int) -> bytearray | None:
+    """Strip and check the trailer of *raw* in place; None if it is invalid."""
+    if len(raw) != size + TRAILER.size:
         return None
     digest, length, magic = TRAILER.unpack(raw[-TRAILER.size :])
-    data = raw[: -TRAILER.size]
-    if magic != MAGIC or length != len(data) or length != size:
+    del raw[-TRAILER.size :]
+    if magic != MAGIC or length != size:
         return None
-    if hashlib.sha256(data).digest() != digest:
+    if hashlib.sha256(raw).digest() != digest:
         return None
-    return data
+    return raw

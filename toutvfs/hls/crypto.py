@@ -14,6 +14,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 BLOCK = 16
 KEY_LENGTH = 16
 
+# Part contents: bodies and plaintexts are built in place as bytearrays.
+Data = bytes | bytearray
+
 
 class CryptoError(ValueError):
     """A key, a ciphertext length or a padding is invalid."""
@@ -25,7 +28,7 @@ def check_key(key: bytes) -> None:
         raise CryptoError(f"the key is {len(key)} bytes long, expected {KEY_LENGTH}")
 
 
-def decrypt_blocks(ciphertext: bytes, key: bytes, iv: bytes) -> bytes:
+def decrypt_blocks(ciphertext: Data, key: bytes, iv: bytes) -> bytes:
     """Decrypt whole blocks of AES-128-CBC ciphertext, padding left in place."""
     check_key(key)
     if len(ciphertext) % BLOCK:
@@ -51,15 +54,30 @@ def padding_length(last_block: bytes) -> int:
     return pad
 
 
-def decrypt_part(ciphertext: bytes, key: bytes, iv: bytes) -> bytes:
-    """Decrypt a whole part and remove its padding."""
-    if not ciphertext:
-        raise CryptoError("the ciphertext is empty")
-    plaintext = decrypt_blocks(ciphertext, key, iv)
-    return plaintext[: len(plaintext) - padding_length(plaintext[-BLOCK:])]
+def decrypt_part(ciphertext: Data, key: bytes, iv: bytes) -> bytearray:
+    """Decrypt a whole part and remove its padding.
+
+    The result is a `bytearray` decrypted in place of one allocation, so a
+    part of several megabytes costs one plaintext copy and no more.
+    """
+    check_key(key)
+    if not ciphertext or len(ciphertext) % BLOCK:
+        raise CryptoError(
+            f"the ciphertext is {len(ciphertext)} bytes long, "
+            f"not a positive multiple of {BLOCK}"
+        )
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    # update_into needs room for one block more than it writes.
+    plaintext = bytearray(len(ciphertext) + BLOCK - 1)
+    written = decryptor.update_into(ciphertext, plaintext)
+    decryptor.finalize()
+    del plaintext[written:]
+    pad = padding_length(bytes(plaintext[-BLOCK:]))
+    del plaintext[len(plaintext) - pad :]
+    return plaintext
 
 
-def plain_size_from_tail(cipher_length: int, tail: bytes, key: bytes, iv: bytes) -> int:
+def plain_size_from_tail(cipher_length: int, tail: Data, key: bytes, iv: bytes) -> int:
     """Return the plaintext size of a part from its last ciphertext bytes.
 
     Args:
@@ -74,9 +92,9 @@ def plain_size_from_tail(cipher_length: int, tail: bytes, key: bytes, iv: bytes)
             f"not a positive multiple of {BLOCK}"
         )
     if cipher_length == BLOCK:
-        previous, last = iv, tail[-BLOCK:]
+        previous, last = iv, bytes(tail[-BLOCK:])
     else:
         if len(tail) < 2 * BLOCK:
             raise CryptoError(f"{len(tail)} tail bytes given, expected 32")
-        previous, last = tail[-2 * BLOCK : -BLOCK], tail[-BLOCK:]
+        previous, last = bytes(tail[-2 * BLOCK : -BLOCK]), bytes(tail[-BLOCK:])
     return cipher_length - padding_length(decrypt_blocks(last, key, previous))

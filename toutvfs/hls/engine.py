@@ -22,15 +22,16 @@ import trio
 
 from toutvfs.errors import (
     Error,
+    NetworkTimeout,
     PlaylistError,
     SegmentError,
     UnexpectedHttpStatusCode,
 )
 from toutvfs.hls.buffers import BufferPool
 from toutvfs.hls.cache import CacheKey, SegmentCache
-from toutvfs.hls.crypto import CryptoError
+from toutvfs.hls.crypto import CryptoError, Data
 from toutvfs.hls.fetch import Fetcher, RetryPolicy
-from toutvfs.hls.layout import Layout, LayoutStore, fingerprint
+from toutvfs.hls.layout import Layout, LayoutStore
 from toutvfs.hls.parts import KeyRing, PartChanged, measure_part
 from toutvfs.hls.playlist import Part, Variant, parse_master, parse_media, redact
 from toutvfs.hls.readahead import ReadaheadSettings
@@ -40,7 +41,7 @@ from toutvfs.hls.stream import Stream
 log = logging.getLogger(__name__)
 
 # Bytes of decrypted parts kept in memory across all streams.
-DEFAULT_MEMORY_LIMIT = 64 * 1024 * 1024
+DEFAULT_MEMORY_LIMIT = 32 * 1024 * 1024
 
 # Concurrent requests to one host, which is also the deepest useful read-ahead.
 DEFAULT_CONNECTIONS_PER_HOST = 8
@@ -121,7 +122,7 @@ class Engine:
 
     def _pinned(self, key: CacheKey) -> bool:
         source = self._sources.get((key.media_key, key.variant_key))
-        if source is None or source.layout.fingerprint != key.fingerprint:
+        if source is None or source.fingerprint != key.fingerprint:
             return False
         return source.pins[key.position] > 0
 
@@ -178,16 +179,31 @@ class Engine:
             PlaylistError, UnsupportedMedia: the playlists cannot be used.
             SegmentError: a part could not be measured.
             NetworkError: a playlist could not be fetched.
+            NetworkTimeout: the whole open took more than
+                `RetryPolicy.open_deadline` seconds.
         """
         identity = (media_key, variant_key)
         lock = self._open_locks.setdefault(identity, trio.Lock())
+        deadline = self.fetcher.policy.open_deadline
         async with lock:
             source = self._sources.get(identity)
+            created = source is None
             if source is None:
-                source = await self._new_source(media_key, variant_key, resolve)
+                with trio.move_on_after(deadline) as scope:
+                    source = await self._new_source(media_key, variant_key, resolve)
+                if scope.cancelled_caught or source is None:
+                    raise NetworkTimeout(
+                        f"opening {media_key}/{variant_key} did not finish "
+                        f"within {deadline:g} s"
+                    )
                 self._sources[identity] = source
             source.streams += 1
-        return Stream(source, self.readahead, self._release)
+            stream = Stream(source, self.readahead, self._release)
+            if created and source.holds_first:
+                # The stream now holds the early fetch of the first segment.
+                source.holds_first = False
+                source.unwant(source.first_segment)
+        return stream
 
     def _release(self, source: Source) -> None:
         source.streams -= 1
@@ -211,52 +227,49 @@ class Engine:
         stored = await trio.to_thread.run_sync(
             self.layouts.load, media_key, variant_key
         )
-        digest = fingerprint(parts)
-        if stored is not None and stored.fingerprint == digest:
-            layout = stored
-        else:
-            if stored is not None:
-                log.info(
-                    "%s/%s: the segment list changed, measuring again",
-                    media_key,
-                    variant_key,
-                )
-            layout = await self._measure(media_key, variant_key, parts, digest)
-            await trio.to_thread.run_sync(
-                self.layouts.save, media_key, variant_key, layout
+        source = Source(self.shared, media_key, variant_key, resolve, parts)
+        if stored is not None and stored.fingerprint == source.fingerprint:
+            source.set_layout(stored)
+            return source
+        if stored is not None:
+            log.info(
+                "%s/%s: the segment list changed, measuring again",
+                media_key,
+                variant_key,
             )
-        return Source(self.shared, media_key, variant_key, resolve, parts, layout)
+
+        # Most readers start at the beginning, so the first segment is
+        # fetched while the others are measured; the first stream adopts it.
+        source.holds_first = source.want(source.first_segment)
+        try:
+            layout = await self._measure(media_key, variant_key, parts, source)
+            source.set_layout(layout)
+        except BaseException:
+            source.cancel_all()
+            raise
+        await trio.to_thread.run_sync(self.layouts.save, media_key, variant_key, layout)
+        return source
 
     async def _measure(
-        self, media_key: str, variant_key: str, parts: list[Part], digest: str
+        self, media_key: str, variant_key: str, parts: list[Part], source: Source
     ) -> Layout:
         """Measure every part concurrently and return the layout."""
         sizes = [0] * len(parts)
         served = [0] * len(parts)
         errors: list[SegmentError] = []
         positions = {id(part): position for position, part in enumerate(parts)}
-        # Most readers start at the beginning, so the first segment is fetched
-        # whole while the others are measured: it costs no extra round trip.
-        first_segment = next(
-            (position for position, part in enumerate(parts) if part.kind == "segment"),
-            0,
-        )
 
-        async def keep_body(part: Part, plaintext: bytes) -> None:
+        async def keep_body(part: Part, plaintext: Data) -> None:
+            # A server that ignored Range sent the whole part.
             position = positions[id(part)]
-            self.shared.pool.put((media_key, variant_key, position), plaintext)
+            self.shared.pool.put(source.pool_key(position), plaintext)
             if self.cache is not None:
-                key = CacheKey(media_key, variant_key, digest, position)
-                await self.cache.put(key, plaintext)
+                await self.cache.put(source.cache_key(position), plaintext)
 
         async def measure(position: int, part: Part) -> None:
             try:
                 sizes[position], served[position] = await measure_part(
-                    part,
-                    self.fetcher,
-                    self.shared.keys,
-                    keep_body,
-                    whole=position == first_segment,
+                    part, self.fetcher, self.shared.keys, keep_body
                 )
             except (Error, CryptoError, PartChanged, OSError) as exc:
                 error = SegmentError(
@@ -273,7 +286,7 @@ class Engine:
         if errors:
             errors.sort(key=lambda error: error.index)
             raise errors[0]
-        layout = Layout(tuple(sizes), tuple(served), digest)
+        layout = Layout(tuple(sizes), tuple(served), source.fingerprint)
         log.info(
             "%s/%s: measured %d parts, %d bytes",
             media_key,

@@ -55,6 +55,8 @@ class RetryPolicy:
         retry_after_max: cap in seconds on a server's ``Retry-After``.
         part_deadline: bound in seconds on fetching one part, its key,
             retries and the re-signing of expired URLs included.
+        open_deadline: bound in seconds on `Engine.open`: playlists, keys
+            and the measuring of every part.
     """
 
     connect_timeout: float = 5.0
@@ -66,6 +68,7 @@ class RetryPolicy:
     backoff_max: float = 4.0
     retry_after_max: float = 8.0
     part_deadline: float = 28.0
+    open_deadline: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ class Body:
         partial: True for a 206 response to a Range request.
     """
 
-    data: bytes
+    data: bytes | bytearray
     start: int
     total: int | None
     partial: bool
@@ -244,13 +247,25 @@ class Fetcher:
                                 retry_after=_retry_after(response),
                                 url=shown,
                             )
-                        data = await response.aread()
+                        data = await _read_body(response)
             except trio.TooSlowError as exc:
                 message = f"took more than {policy.request_timeout:g} s"
                 raise NetworkTimeout(f"GET {shown} {message}", url=shown) from exc
             except httpx.TransportError as exc:
                 raise _transport_error(exc, shown) from exc
         return _body(response, data, shown)
+
+
+async def _read_body(response: httpx.Response) -> bytearray:
+    """Return the body as one `bytearray`, grown in place.
+
+    ``Response.aread`` keeps every chunk and then joins them, which needs
+    twice the body's size at the peak.
+    """
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+    return body
 
 
 def _transport_error(exc: httpx.TransportError, shown: str) -> HttpError:
@@ -264,7 +279,7 @@ def _transport_error(exc: httpx.TransportError, shown: str) -> HttpError:
     )
 
 
-def _body(response: httpx.Response, data: bytes, shown: str) -> Body:
+def _body(response: httpx.Response, data: bytes | bytearray, shown: str) -> Body:
     if response.status_code == 206:
         match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
         if match is None:

@@ -19,6 +19,7 @@ import trio
 from toutvfs.hls.crypto import (
     BLOCK,
     CryptoError,
+    Data,
     check_key,
     decrypt_blocks,
     decrypt_part,
@@ -33,7 +34,7 @@ from toutvfs.hls.playlist import Part, redact
 TAIL_BYTES = 2 * BLOCK
 
 # Receives a part and its whole plaintext.
-BodyCallback = Callable[[Part, bytes], Awaitable[None]]
+BodyCallback = Callable[[Part, Data], Awaitable[None]]
 
 
 class PartChanged(ValueError):
@@ -56,7 +57,7 @@ class KeyRing:
             key = self._keys.get(name)
             if key is None:
                 body = await self._fetcher.get(uri, limited=False)
-                key = body.data
+                key = bytes(body.data)
                 try:
                     check_key(key)
                 except CryptoError as exc:
@@ -79,7 +80,7 @@ def _check_partial(body: Body, start: int, end: int, part: Part) -> None:
         )
 
 
-def _slice_range(data: bytes, part: Part) -> bytes:
+def _slice_range(data: Data, part: Part) -> Data:
     """Cut the part's byte range out of a whole resource."""
     if part.byterange is None:
         return data
@@ -97,21 +98,12 @@ async def measure_part(
     fetcher: Fetcher,
     keys: KeyRing,
     on_body: BodyCallback | None = None,
-    *,
-    whole: bool = False,
 ) -> tuple[int, int]:
     """Return (plaintext size, served length) of *part*.
 
-    With *whole*, the part is fetched whole and its plaintext goes to
-    *on_body*; so does the plaintext of a server that ignored ``Range``.
+    The plaintext of a server that ignored ``Range`` goes to *on_body*.
     """
     encryption = part.encryption
-    if whole:
-        data = await _fetch_served(part, fetcher)
-        plaintext = await _decrypt(part, data, keys)
-        if on_body is not None:
-            await on_body(part, plaintext)
-        return len(plaintext), len(data)
     if encryption is None and part.byterange is not None:
         return part.byterange[1], part.byterange[1]
 
@@ -149,7 +141,7 @@ async def measure_part(
     return plain_size_from_tail(served, body.data, key, encryption.iv), served
 
 
-async def _fetch_served(part: Part, fetcher: Fetcher) -> bytes:
+async def _fetch_served(part: Part, fetcher: Fetcher) -> Data:
     """Return the bytes of a whole part as served (its byte range only)."""
     if part.byterange is None:
         return (await fetcher.get(part.uri)).data
@@ -163,17 +155,22 @@ async def _fetch_served(part: Part, fetcher: Fetcher) -> bytes:
     return body.data
 
 
-async def _decrypt(part: Part, data: bytes, keys: KeyRing) -> bytes:
+async def _decrypt(part: Part, data: Data, keys: KeyRing) -> Data:
     if part.encryption is None:
         return data
     key = await keys.get(part.encryption.key_uri)
     return decrypt_part(data, key, part.encryption.iv)
 
 
-async def fetch_part(part: Part, served: int, fetcher: Fetcher, keys: KeyRing) -> bytes:
-    """Return the plaintext of a whole part, checked against its length."""
+async def fetch_part(
+    part: Part, served: int | None, fetcher: Fetcher, keys: KeyRing
+) -> Data:
+    """Return the plaintext of a whole part, checked against its length.
+
+    *served* is the measured length, or None while it is not known yet.
+    """
     data = await _fetch_served(part, fetcher)
-    if len(data) != served:
+    if served is not None and len(data) != served:
         raise PartChanged(
             f"{redact(part.uri)} is {len(data)} bytes long, but {served} were measured"
         )
@@ -182,7 +179,7 @@ async def fetch_part(part: Part, served: int, fetcher: Fetcher, keys: KeyRing) -
 
 async def fetch_part_tail(
     part: Part, served: int, plain_start: int, fetcher: Fetcher, keys: KeyRing
-) -> tuple[int, bytes]:
+) -> tuple[int, Data]:
     """Return (offset, plaintext) of *part* from about *plain_start* to its end.
 
     Only the ciphertext from the block before *plain_start* is fetched: in
@@ -209,10 +206,10 @@ async def fetch_part_tail(
     if part.encryption is None:
         return block_start, data
     key = await keys.get(part.encryption.key_uri)
-    if block_start == 0:
-        iv, ciphertext = part.encryption.iv, data
-    else:
-        iv, ciphertext = data[:BLOCK], data[BLOCK:]
+    ciphertext: Data = data
+    iv = part.encryption.iv
+    if block_start > 0:
+        iv, ciphertext = bytes(data[:BLOCK]), data[BLOCK:]
     plaintext = decrypt_blocks(ciphertext, key, iv)
     pad = padding_length(plaintext[-BLOCK:])
     return block_start, plaintext[: len(plaintext) - pad]

@@ -35,7 +35,7 @@ from toutvfs.errors import (
 )
 from toutvfs.hls.buffers import BufferPool
 from toutvfs.hls.cache import CacheKey, SegmentCache
-from toutvfs.hls.crypto import CryptoError
+from toutvfs.hls.crypto import CryptoError, Data
 from toutvfs.hls.fetch import Fetcher
 from toutvfs.hls.layout import Layout, fingerprint
 from toutvfs.hls.parts import KeyRing, PartChanged, fetch_part, fetch_part_tail
@@ -81,14 +81,20 @@ class Job:
     position: int
     done: trio.Event = field(default_factory=trio.Event)
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    result: bytes | None = None
+    result: Data | None = None
     error: Exception | None = None
     waiters: int = 0
     wanted: int = 0
 
 
 class Source:
-    """Parts, layout and fetch jobs of one media and variant."""
+    """Parts, layout and fetch jobs of one media and variant.
+
+    A source may start without its layout, so that the first segment's
+    fetch runs while the other parts are measured; such a job waits for
+    `set_layout` before it checks its size. Streams see only sources with
+    a layout.
+    """
 
     def __init__(
         self,
@@ -97,15 +103,21 @@ class Source:
         variant_key: str,
         resolve: Resolve,
         parts: list[Part],
-        layout: Layout,
+        layout: Layout | None = None,
     ) -> None:
         self.shared = shared
         self.media_key = media_key
         self.variant_key = variant_key
         self.resolve = resolve
         self.parts = parts
-        self.layout = layout
+        self.fingerprint = fingerprint(parts)
+        self._layout = layout
+        self._layout_ready = trio.Event()
+        if layout is not None:
+            self.set_layout(layout)
         self.generation = 0
+        # True while the source itself wants its first segment, during open.
+        self.holds_first = False
         self.streams = 0
         self.pins: Counter[int] = Counter()
         self._jobs: dict[int, Job] = {}
@@ -115,15 +127,34 @@ class Source:
     def name(self) -> str:
         return f"{self.media_key}/{self.variant_key}"
 
+    @property
+    def layout(self) -> Layout:
+        """The sizes of the parts; only sources with a layout reach streams."""
+        assert self._layout is not None, "the layout is not measured yet"
+        return self._layout
+
+    def set_layout(self, layout: Layout) -> None:
+        """Record the measured layout and release jobs waiting for it."""
+        if layout.fingerprint != self.fingerprint:
+            raise ValueError("the layout describes another segment list")
+        self._layout = layout
+        self._layout_ready.set()
+
+    @property
+    def first_segment(self) -> int:
+        """Position of the first segment, after any init section."""
+        for position, part in enumerate(self.parts):
+            if part.kind == "segment":
+                return position
+        return 0
+
     def cache_key(self, position: int) -> CacheKey:
-        return CacheKey(
-            self.media_key, self.variant_key, self.layout.fingerprint, position
-        )
+        return CacheKey(self.media_key, self.variant_key, self.fingerprint, position)
 
     def pool_key(self, position: int) -> tuple[str, str, int]:
         return (self.media_key, self.variant_key, position)
 
-    def buffered(self, position: int) -> bytes | None:
+    def buffered(self, position: int) -> Data | None:
         """Return the part's plaintext if it is in memory, without waiting."""
         return self.shared.pool.get(self.pool_key(position))
 
@@ -131,7 +162,7 @@ class Source:
         """Return True if the part is in memory or being fetched."""
         return position in self._jobs or self.buffered(position) is not None
 
-    async def get(self, position: int) -> bytes:
+    async def get(self, position: int) -> Data:
         """Return the whole plaintext of the part at *position*.
 
         Raises:
@@ -163,7 +194,7 @@ class Source:
         self.shared.pool.put(self.pool_key(position), data)
         return True
 
-    async def get_tail(self, position: int, offset: int) -> tuple[int, bytes]:
+    async def get_tail(self, position: int, offset: int) -> tuple[int, Data]:
         """Return (start, plaintext) of the part from near *offset* to its end.
 
         This serves a seek into the middle of a part that is neither in
@@ -186,12 +217,16 @@ class Source:
         except (Error, CryptoError) as exc:
             raise self._segment_error(part, str(exc)) from exc
 
-    def want(self, position: int) -> None:
-        """Start fetching a part ahead of need, unless it is pending already."""
+    def want(self, position: int) -> bool:
+        """Start fetching a part ahead of need, or join its running fetch.
+
+        Returns False, and records nothing, if the part is in memory already.
+        """
         if self.buffered(position) is not None:
-            return
+            return False
         job = self._start(position)
         job.wanted += 1
+        return True
 
     def unwant(self, position: int) -> None:
         """Withdraw one `want`, and cancel the job if no reader needs it."""
@@ -250,8 +285,10 @@ class Source:
                 del self._jobs[job.position]
             job.done.set()
             self.shared.job_finished()
-        if job.error is not None and job.waiters:
-            log.error("%s", job.error)
+        # A reader that waits gets the error and reports it; a failed
+        # prefetch is only retried by the next reader of that part.
+        if job.error is not None and not job.waiters and not job.scope.cancel_called:
+            log.info("prefetch failed: %s", job.error)
 
     def _segment_error(self, part: Part, cause: str) -> SegmentError:
         return SegmentError(
@@ -259,17 +296,18 @@ class Source:
             index=part.index,
         )
 
-    async def _load(self, position: int) -> bytes:
-        size = self.layout.sizes[position]
+    async def _load(self, position: int) -> Data:
         cache = self.shared.cache
         key = self.cache_key(position)
-        if cache is not None:
-            data = await cache.get(key, size)
-            if data is not None:
-                self.shared.pool.put(self.pool_key(position), data)
-                return data
+        if cache is not None and self._layout is not None:
+            cached = await cache.get(key, self._layout.sizes[position])
+            if cached is not None:
+                self.shared.pool.put(self.pool_key(position), cached)
+                return cached
 
         data = await self._fetch(position)
+        await self._layout_ready.wait()
+        size = self.layout.sizes[position]
         if len(data) != size:
             raise PartChanged(
                 f"the plaintext is {len(data)} bytes long, "
@@ -283,8 +321,9 @@ class Source:
                 await cache.put(key, data)
         return data
 
-    async def _fetch(self, position: int) -> bytes:
-        served = self.layout.cipher_lengths[position]
+    async def _fetch(self, position: int) -> Data:
+        layout = self._layout
+        served = None if layout is None else layout.cipher_lengths[position]
         for refreshes in range(MAX_REFRESHES + 1):
             generation = self.generation
             part = self.parts[position]
@@ -316,7 +355,7 @@ class Source:
                 return
             master_url = await self.resolve()
             parts = await self.shared.load_parts(master_url, self.variant_key)
-            if fingerprint(parts) != self.layout.fingerprint:
+            if fingerprint(parts) != self.fingerprint:
                 raise PlaylistError(
                     f"{self.name}: the segment list changed when the URLs "
                     "were signed again"

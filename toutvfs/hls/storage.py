@@ -46,10 +46,10 @@ def make_private_dir(path: Path) -> None:
         path.chmod(0o700)
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write *data* to *path* through a temporary file and a rename.
+def write_atomic(path: Path, *chunks: bytes | bytearray, durable: bool = True) -> None:
+    """Write *chunks* in turn to *path* through a temporary file and a rename.
 
-    With *durable* the data is flushed to the device before the rename, so it
+    With *durable* the file is flushed to the device before the rename, so it
     survives a power loss too; without it, only a process crash is covered.
     """
     make_private_dir(path.parent)
@@ -57,7 +57,8 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
+            for chunk in chunks:
+                file.write(chunk)
             file.flush()
             if durable:
                 os.fsync(file.fileno())

@@ -24,6 +24,7 @@ from collections.abc import Callable
 import trio
 
 from toutvfs.errors import StreamError
+from toutvfs.hls.crypto import Data
 from toutvfs.hls.parts import PartChanged
 from toutvfs.hls.readahead import ReadaheadSettings, ReadPattern
 from toutvfs.hls.source import Source
@@ -49,11 +50,17 @@ class Stream:
         self._pattern = ReadPattern(settings)
         self._wanted: set[int] = set()
         self._reading: set[int] = set()
-        self._tail: tuple[int, int, bytes] | None = None
+        self._tail: tuple[int, int, Data] | None = None
         self._current: int | None = None
         self._ranges_ignored = False
         self._closed = False
         self.size = source.layout.total
+        # Most readers start at the beginning; a first read elsewhere is a
+        # seek, which withdraws this prefetch.
+        first = source.first_segment
+        if first < len(source.layout.sizes) and source.want(first):
+            self._wanted.add(first)
+            source.pins[first] += 1
 
     @property
     def seeks(self) -> int:
@@ -97,7 +104,7 @@ class Stream:
             self._schedule(last, now)
         return b"".join(chunks)
 
-    async def _slice(self, position: int, low: int, high: int) -> bytes:
+    async def _slice(self, position: int, low: int, high: int) -> Data:
         """Return plaintext bytes *low* to *high* of the part at *position*."""
         source = self._source
         data = source.buffered(position)
@@ -154,9 +161,9 @@ class Stream:
             if source.buffered(position) is None and not source.is_pending(position):
                 if not source.shared.pool.has_room(layout.sizes[position]):
                     break
-            self._wanted.add(position)
-            source.pins[position] += 1
-            source.want(position)
+            if source.want(position):
+                self._wanted.add(position)
+                source.pins[position] += 1
         for position in [p for p in self._wanted if p >= last + 1 + depth]:
             self._wanted.discard(position)
             source.unwant(position)
