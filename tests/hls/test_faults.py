@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import trio
 
@@ -112,6 +114,36 @@ async def test_persistent_fault_names_segment(
     assert trio.current_time() - start < fast_policy.part_deadline + 2.0
     # The parts before it still read.
     assert await stream.read(0, first_part_end) == reference[:first_part_end]
+    await stream.close()
+
+
+async def test_failed_part_held_then_retried(
+    hls_media, media_server, http_client, fast_policy
+):
+    policy = dataclasses.replace(fast_policy, failure_hold=2.0)
+    engine = Engine(http_client, None, 0, policy=policy)
+    stream, reference = await open_implicit(
+        engine, hls_media, media_server.url("master.m3u8")
+    )
+    media_server.inject(SEGMENT_2, count=50, status=500)
+    with pytest.raises(SegmentError):
+        await stream.read(0, stream.size)
+    requests = media_server.count(SEGMENT_2)
+    assert requests > 1
+
+    # Within the hold, the same part fails at once with no new request.
+    start = trio.current_time()
+    with pytest.raises(SegmentError) as caught:
+        await stream.read(0, stream.size)
+    assert caught.value.index == 2
+    assert trio.current_time() - start < 0.5
+    assert media_server.count(SEGMENT_2) == requests
+
+    # After the hold, the next read fetches the part again.
+    media_server.reset()
+    await trio.sleep(2.0)
+    assert await stream.read(0, stream.size) == reference
+    assert whole_gets(media_server, SEGMENT_2) == 1
     await stream.close()
 
 

@@ -57,6 +57,10 @@ class RetryPolicy:
             retries and the re-signing of expired URLs included.
         open_deadline: bound in seconds on `Engine.open`: playlists, keys
             and the measuring of every part.
+        failure_hold: seconds during which a part whose fetch failed fails
+            again at once, without a new request. The kernel lets one read
+            of a page reach the filesystem at a time, so without this hold
+            each reader of a failed page would wait out its own deadline.
     """
 
     connect_timeout: float = 5.0
@@ -69,6 +73,7 @@ class RetryPolicy:
     retry_after_max: float = 8.0
     part_deadline: float = 28.0
     open_deadline: float = 30.0
+    failure_hold: float = 10.0
 
 
 @dataclass(frozen=True)

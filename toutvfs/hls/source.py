@@ -11,7 +11,9 @@ A job looks in the memory pool, then in the disk cache, then fetches. On an
 HTTP 403 (a signed URL that expired) it asks for a fresh master URL, checks
 that the segment list is the same, and tries again with the new URLs. Every
 job ends within `RetryPolicy.part_deadline` seconds with the plaintext or a
-`SegmentError` naming the part and the cause.
+`SegmentError` naming the part and the cause. A reader or prefetcher that
+comes for a failed part within `RetryPolicy.failure_hold` seconds gets that
+error at once instead of a new fetch.
 
 Concurrency: all state here changes in the trio thread. `Source.parts` is
 replaced whole by `Source.refresh`, never edited in place, so a job that
@@ -121,6 +123,8 @@ class Source:
         self.streams = 0
         self.pins: Counter[int] = Counter()
         self._jobs: dict[int, Job] = {}
+        # Position -> (trio time of the failure, error) of recent failures.
+        self._failures: dict[int, tuple[float, SegmentError]] = {}
         self._refresh_lock = trio.Lock()
 
     @property
@@ -171,6 +175,9 @@ class Source:
         data = self.buffered(position)
         if data is not None:
             return data
+        failure = self.recent_failure(position)
+        if failure is not None:
+            raise failure
         job = self._start(position)
         job.waiters += 1
         try:
@@ -182,6 +189,17 @@ class Source:
             raise job.error
         assert job.result is not None
         return job.result
+
+    def recent_failure(self, position: int) -> SegmentError | None:
+        """Return the error of the part's last fetch if it failed lately."""
+        entry = self._failures.get(position)
+        if entry is None:
+            return None
+        failed_at, error = entry
+        if trio.current_time() - failed_at >= self.shared.fetcher.policy.failure_hold:
+            del self._failures[position]
+            return None
+        return error
 
     async def in_cache(self, position: int) -> bool:
         """Load the part from the disk cache into memory; return True if found."""
@@ -202,6 +220,9 @@ class Source:
         *offset* is requested. The caller falls back to `get` on
         `PartChanged` (a server that ignores ``Range``).
         """
+        failure = self.recent_failure(position)
+        if failure is not None:
+            raise failure
         part = self.parts[position]
         served = self.layout.cipher_lengths[position]
         deadline = self.shared.fetcher.policy.part_deadline
@@ -213,9 +234,13 @@ class Source:
         except PartChanged:
             raise
         except trio.TooSlowError as exc:
-            raise self._segment_error(part, f"timed out after {deadline:g} s") from exc
+            error = self._segment_error(part, f"timed out after {deadline:g} s")
+            self._failures[position] = (trio.current_time(), error)
+            raise error from exc
         except (Error, CryptoError) as exc:
-            raise self._segment_error(part, str(exc)) from exc
+            error = self._segment_error(part, str(exc))
+            self._failures[position] = (trio.current_time(), error)
+            raise error from exc
 
     def want(self, position: int) -> bool:
         """Start fetching a part ahead of need, or join its running fetch.
@@ -223,6 +248,8 @@ class Source:
         Returns False, and records nothing, if the part is in memory already.
         """
         if self.buffered(position) is not None:
+            return False
+        if self.recent_failure(position) is not None:
             return False
         job = self._start(position)
         job.wanted += 1
@@ -285,6 +312,10 @@ class Source:
                 del self._jobs[job.position]
             job.done.set()
             self.shared.job_finished()
+        if isinstance(job.error, SegmentError) and not job.scope.cancel_called:
+            self._failures[job.position] = (trio.current_time(), job.error)
+        elif job.error is None:
+            self._failures.pop(job.position, None)
         # A reader that waits gets the error and reports it; a failed
         # prefetch is only retried by the next reader of that part.
         if job.error is not None and not job.waiters and not job.scope.cancel_called:
