@@ -21,6 +21,10 @@ ten-minute episode in 360p and 720p.
         seek cause, from the emulator's request log LOG
     scripts/bench_mount.py rss URL
         read the whole 720p file and print the mount's peak resident memory
+    scripts/bench_mount.py rss-hls MASTER_URL
+        mount MASTER_URL with --hls, read its only variant to the end and
+        print the mount's resident memory after each GiB and at the end; a
+        synthetic 4 GiB stream comes from ``scripts/bench_engine.py serve``
 
 Each command prints one JSON line with what it measured. Time whole commands
 from outside (with hyperfine or /usr/bin/time) to compare them with ffmpeg,
@@ -99,6 +103,13 @@ def master_url(base_url: str) -> str:
 @contextmanager
 def mounted(base_url: str, *extra: str) -> Iterator[tuple[Path, int]]:
     """Mount the emulator with an empty cache; yield the mountpoint and PID."""
+    with mounted_source(("--emulator", base_url, "--user", USER), *extra) as mount:
+        yield mount
+
+
+@contextmanager
+def mounted_source(source: tuple[str, ...], *extra: str) -> Iterator[tuple[Path, int]]:
+    """Mount *source* options with an empty cache; yield the mountpoint and PID."""
     work = Path(tempfile.mkdtemp(prefix="toutvfs-bench-"))
     mountpoint = work / "mnt"
     mountpoint.mkdir()
@@ -109,10 +120,7 @@ def mounted(base_url: str, *extra: str) -> Iterator[tuple[Path, int]]:
             "-m",
             "toutvfs",
             "-f",
-            "--emulator",
-            base_url,
-            "--user",
-            USER,
+            *source,
             "--cache-dir",
             str(work / "cache"),
             "--log-level",
@@ -195,6 +203,35 @@ def rss(base_url: str) -> None:
     report(measure="rss", bytes=size, seconds=round(seconds, 3), peak=peak.split()[1:])
 
 
+def _memory_kib(pid: int, field: str) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith(field))
+    return int(line.split()[1])
+
+
+def rss_hls(master: str) -> None:
+    """Stream the only variant of *master* through a mount, sampling memory."""
+    with mounted_source(("--hls", master)) as (root, pid):
+        (path,) = (root / "master").glob("*.ts")
+        samples = []
+        total = 0
+        started = time.perf_counter()
+        with path.open("rb", buffering=0) as handle:
+            while chunk := handle.read(1 << 20):
+                total += len(chunk)
+                if total % (1 << 30) == 0:
+                    samples.append(_memory_kib(pid, "VmRSS"))
+        seconds = time.perf_counter() - started
+        peak = _memory_kib(pid, "VmHWM")
+    report(
+        measure="rss-hls",
+        bytes=total,
+        seconds=round(seconds, 3),
+        rss_kib_each_gib=samples,
+        peak_kib=peak,
+    )
+
+
 def _count(log: Path, since: int) -> dict[str, int]:
     counts: dict[str, int] = {}
     lines = log.read_text().splitlines()[since:]
@@ -243,7 +280,7 @@ def main() -> None:
     serve_parser.add_argument("--latency", type=float, default=LATENCY)
     serve_parser.add_argument("--rate", type=int, default=RATE)
     serve_parser.add_argument("--log")
-    for name in ("master", "cold-cat", "warm-cat", "rss"):
+    for name in ("master", "cold-cat", "warm-cat", "rss", "rss-hls"):
         commands.add_parser(name).add_argument("url")
     first = commands.add_parser("first-frame")
     first.add_argument("url")
@@ -266,6 +303,8 @@ def main() -> None:
         first_frame(args.url, args.warm, args.start)
     elif args.command == "rss":
         rss(args.url)
+    elif args.command == "rss-hls":
+        rss_hls(args.url)
     elif args.command == "requests":
         requests(args.url, args.log)
 

@@ -1,6 +1,6 @@
 """Client benchmark: list every show of a large emulated catalogue, cold and warm.
 
-Run it as ``python tests/client/benchmark_listing.py [--shows N]``. It
+Run it as ``python scripts/bench_client.py [--shows N]``. It
 builds a catalogue of N one-episode shows in one format section, starts the
 emulator on loopback, and lists every show through the synchronous facade
 (``Client.search_show_summaries``) three times:
