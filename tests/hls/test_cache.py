@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -143,6 +144,124 @@ async def test_pinned_entries_not_evicted(tmp_path):
     assert not await cache.put(CacheKey("m", "v", "f" * 64, 3), b"d" * 140)
     assert await cache.get(CacheKey("m", "v", "f" * 64, 0), 100) == b"a" * 100
     assert cache.total == 148 + 108
+
+
+FINGERPRINT = "f" * 64
+
+
+def part_key(position: int, media_key: str = "m") -> CacheKey:
+    return CacheKey(media_key, "v", FINGERPRINT, position)
+
+
+async def fill_then_age(root, keys: list[CacheKey]) -> None:
+    """Store 100 bytes under each of *keys*, with the first the oldest on disk."""
+    cache = SegmentCache(root, 300, lambda key: False)
+    for key in keys:
+        assert await cache.put(key, b"x" * 100)
+    for age, key in enumerate(reversed(keys), start=1):
+        seconds = 1_000_000_000 - age
+        os.utime(root / key.relative_path(), (seconds, seconds))
+
+
+class PinRecorder:
+    """An `is_pinned` predicate that records the keys it was asked about."""
+
+    def __init__(self, pinned: set[CacheKey] | None = None) -> None:
+        self.pinned = pinned
+        self.asked: list[CacheKey] = []
+
+    def __call__(self, key: CacheKey) -> bool:
+        self.asked.append(key)
+        return self.pinned is None or key in self.pinned
+
+
+def part_names(root) -> list[str]:
+    return sorted(path.name for path in root.rglob("*.part"))
+
+
+async def test_pinned_entry_from_disk_kept(tmp_path):
+    await fill_then_age(tmp_path, [part_key(0), part_key(1)])
+    recorder = PinRecorder({part_key(0)})
+    later = SegmentCache(tmp_path, 300, recorder)
+    # 2 * 148 bytes are on disk, so 108 more need one entry out.
+    assert await later.put(part_key(2), b"c" * 60)
+    assert recorder.asked == [part_key(0), part_key(1)]
+    assert part_names(tmp_path) == ["0.part", "2.part"]
+    assert later.total == 148 + 108
+    assert await later.get(part_key(0), 100) == b"x" * 100
+    assert await later.get(part_key(1), 100) is None
+
+
+async def test_unpinned_entry_from_disk_evicted(tmp_path):
+    await fill_then_age(tmp_path, [part_key(0), part_key(1)])
+    recorder = PinRecorder(set())
+    later = SegmentCache(tmp_path, 300, recorder)
+    assert await later.put(part_key(2), b"c" * 60)
+    assert recorder.asked == [part_key(0)]
+    assert part_names(tmp_path) == ["1.part", "2.part"]
+    assert later.total == 148 + 108
+
+
+async def test_key_file_records_whole_key(tmp_path):
+    # A media key this long gets a hashed directory name, which no reader
+    # of the path alone could turn back into the key.
+    long_key = part_key(0, media_key="m" * 200)
+    await fill_then_age(tmp_path, [long_key, part_key(1)])
+    key_file = tmp_path / long_key.relative_path().with_name("key.json")
+    assert json.loads(key_file.read_text()) == {
+        "fingerprint": FINGERPRINT,
+        "media_key": "m" * 200,
+        "variant_key": "v",
+    }
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    recorder = PinRecorder({long_key})
+    later = SegmentCache(tmp_path, 300, recorder)
+    assert await later.put(part_key(2), b"c" * 60)
+    assert recorder.asked == [long_key, part_key(1)]
+    assert part_names(tmp_path) == ["0.part", "2.part"]
+
+
+@pytest.mark.parametrize(
+    ("content", "warning"),
+    [
+        pytest.param(None, False, id="missing"),
+        pytest.param(b"{not json", True, id="not-json"),
+        pytest.param(b'["m", "v"]', True, id="not-an-object"),
+        pytest.param(
+            b'{"media_key": "m", "variant_key": 1, "fingerprint": "f"}',
+            True,
+            id="not-strings",
+        ),
+        pytest.param(
+            json.dumps(
+                {"media_key": "other", "variant_key": "v", "fingerprint": FINGERPRINT}
+            ).encode(),
+            False,
+            id="another-directory",
+        ),
+    ],
+)
+async def test_entry_without_valid_key_evicted(tmp_path, caplog, content, warning):
+    await fill_then_age(tmp_path, [part_key(0), part_key(1)])
+    key_file = tmp_path / part_key(0).relative_path().with_name("key.json")
+    if content is None:
+        key_file.unlink()
+    else:
+        key_file.write_bytes(content)
+    recorder = PinRecorder()
+    later = SegmentCache(tmp_path, 300, recorder)
+    # Every key is pinned, but the entries found on disk have none.
+    assert await later.put(part_key(2), b"c" * 60)
+    assert recorder.asked == []
+    assert part_names(tmp_path) == ["1.part", "2.part"]
+    assert ("ignoring the invalid cache key file" in caplog.text) == warning
+    # The put wrote the key file again, so the next index keys the entries,
+    # and with every key pinned no entry makes room for a new one.
+    assert json.loads(key_file.read_bytes())["media_key"] == "m"
+    again = PinRecorder()
+    assert not await SegmentCache(tmp_path, 300, again).put(part_key(3), b"d" * 60)
+    assert again.asked == [part_key(1), part_key(2)]
+    assert part_names(tmp_path) == ["1.part", "2.part"]
 
 
 async def test_readers_at_both_ends_tiny_cache(

@@ -9,11 +9,11 @@ in flight. ``toutvfs status`` reads it.
 cache entries are never evicted, and the mount keeps one stream of it open,
 so that the engine keeps its playlist and layout and a later open needs no
 network. Pins are stored in ``pins.json`` in the cache directory, and the
-open stream is per mount.
+open stream is per mount. A new mount protects the pinned entries it finds
+on disk, because the segment cache records each entry's key beside it.
 
-NOTE: after a remount, a pin protects only the entries the new mount has
-read: the segment cache indexes the entries it finds on disk without their
-keys, and it asks `SegmentCache.is_pinned` only about keyed entries.
+NOTE: a new mount still needs the network to list a pinned file's directory
+and to fetch its playlists before it can play the file from the cache.
 
 The control socket, a Unix socket in the runtime directory named after the
 mountpoint, takes one JSON request per line: ``{"op": "pin", "inode": N}``

@@ -8,9 +8,17 @@ anything else (a torn write, a partial file left by ``kill -9``, a change on
 disk) is deleted and fetched again. Entries are written through a temporary
 file and a rename.
 
+Each variant directory also contains a key file, `KEY_FILE_NAME`, with the
+media key, the variant key and the whole fingerprint, and each entry's file
+name is its position. So the index built at start knows the key of every
+entry it finds on disk, and pins protect those entries as well as the ones
+this process wrote. The key file is written and flushed to the device
+before the first entry of its directory.
+
 The total size is bounded: when an entry does not fit, the least recently
-used entries go first, except those that an open reader pins. If the pinned
-entries alone fill the cache, the new entry is not stored.
+used entries go first, except those for which `is_pinned` returns True
+(parts an open reader needs, versions pinned by ``toutvfs prefetch``). If
+the pinned entries alone fill the cache, the new entry is not stored.
 
 Concurrency: one engine owns a cache directory. The index of entries lives
 in memory and changes only in the trio thread, never across an ``await``
@@ -19,11 +27,18 @@ in the middle of an update; file I/O runs in worker threads.
 Caveats:
     Two engines sharing one directory do not see each other's entries or
     evictions, so the bound holds per engine only.
+
+    An entry whose directory has no valid key file (written by an older
+    version, or the key file was deleted) is indexed without a key until a
+    read requests it, and until then it is evicted whatever the pins say.
+    The next entry written to that directory writes the key file again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 import os
 import struct
@@ -47,6 +62,11 @@ TRAILER = struct.Struct(">32sQ8s")
 # A temporary file older than this is debris from a crash and is deleted.
 STALE_TEMP_SECONDS = 600.0
 
+ENTRY_SUFFIX = ".part"
+
+# The file in each variant directory that records the key of its entries.
+KEY_FILE_NAME = "key.json"
+
 
 @dataclass(frozen=True)
 class CacheKey:
@@ -59,7 +79,9 @@ class CacheKey:
 
     def relative_path(self) -> Path:
         variant = f"{safe_name(self.variant_key)}-{self.fingerprint[:16]}"
-        return Path(safe_name(self.media_key), variant, f"{self.position}.part")
+        return Path(
+            safe_name(self.media_key), variant, f"{self.position}{ENTRY_SUFFIX}"
+        )
 
 
 class SegmentCache:
@@ -77,8 +99,11 @@ class SegmentCache:
         self.directory = directory
         self.limit = limit
         self.is_pinned = is_pinned
-        # Relative path -> (key or None for entries found on disk, file size).
+        # Relative path -> (key, file size). The key is None for an entry
+        # found on disk without a valid key file, until a read names it.
         self._entries: OrderedDict[Path, tuple[CacheKey | None, int]] = OrderedDict()
+        # Relative variant directories whose key file is known to be valid.
+        self._key_files: set[Path] = set()
         self._total = 0
         self._scanned = False
         self._scan_lock = trio.Lock()
@@ -95,24 +120,29 @@ class SegmentCache:
             if self._scanned:
                 return
             found = await trio.to_thread.run_sync(self._scan)
-            for relative, size in found:
-                self._entries[relative] = (None, size)
+            for relative, size, key in found:
+                self._entries[relative] = (key, size)
                 self._total += size
+                if key is not None:
+                    self._key_files.add(relative.parent)
             self._scanned = True
             log.info(
-                "segment cache %s: %d entries, %d bytes, limit %d bytes",
+                "segment cache %s: %d entries (%d without a key), %d bytes, "
+                "limit %d bytes",
                 self.directory,
                 len(found),
+                sum(1 for _, _, key in found if key is None),
                 self._total,
                 self.limit,
             )
 
-    def _scan(self) -> list[tuple[Path, int]]:
-        """List entries oldest first and delete stale temporary files."""
+    def _scan(self) -> list[tuple[Path, int, CacheKey | None]]:
+        """List entries with keys, oldest first, and delete stale temporary files."""
         make_private_dir(self.directory)
         now = time.time()
-        found: list[tuple[float, Path, int]] = []
+        found: list[tuple[float, Path, int, CacheKey | None]] = []
         for root, _, files in os.walk(self.directory):
+            entries: list[tuple[float, Path, int]] = []
             for name in files:
                 path = Path(root, name)
                 try:
@@ -123,11 +153,17 @@ class SegmentCache:
                     if now - status.st_mtime > STALE_TEMP_SECONDS:
                         path.unlink(missing_ok=True)
                     continue
-                if name.endswith(".part"):
+                if name.endswith(ENTRY_SUFFIX):
                     relative = path.relative_to(self.directory)
-                    found.append((status.st_mtime, relative, status.st_size))
-        found.sort()
-        return [(relative, size) for _, relative, size in found]
+                    entries.append((status.st_mtime, relative, status.st_size))
+            if not entries:
+                continue
+            directory_key = _read_key_file(Path(root, KEY_FILE_NAME))
+            for mtime, relative, size in entries:
+                key = _entry_key(directory_key, relative)
+                found.append((mtime, relative, size, key))
+        found.sort(key=lambda entry: (entry[0], entry[1]))
+        return [(relative, size, key) for _, relative, size, key in found]
 
     async def get(self, key: CacheKey, size: int) -> Data | None:
         """Return the cached plaintext of *key* if it is intact and *size* long."""
@@ -171,7 +207,9 @@ class SegmentCache:
         await self._ensure_scanned()
         relative = key.relative_path()
         needed = len(data) + TRAILER.size
-        if relative in self._entries:
+        entry = self._entries.get(relative)
+        if entry is not None:
+            self._entries[relative] = (key, entry[1])
             self._entries.move_to_end(relative)
             return True
         victims = self._choose_victims(needed)
@@ -182,12 +220,16 @@ class SegmentCache:
             self._forget(victim)
         self._entries[relative] = (key, needed)
         self._total += needed
+        write_key_file = relative.parent not in self._key_files
         try:
-            await trio.to_thread.run_sync(self._write_entry, relative, victims, data)
+            await trio.to_thread.run_sync(
+                self._write_entry, key, victims, data, write_key_file
+            )
         except OSError as exc:
             log.warning("cannot write the cache entry %s: %s", relative, exc)
             self._forget(relative)
             return False
+        self._key_files.add(relative.parent)
         return True
 
     def _choose_victims(self, needed: int) -> list[Path] | None:
@@ -209,11 +251,60 @@ class SegmentCache:
         if entry is not None:
             self._total -= entry[1]
 
-    def _write_entry(self, relative: Path, victims: list[Path], data: Data) -> None:
+    def _write_entry(
+        self, key: CacheKey, victims: list[Path], data: Data, write_key_file: bool
+    ) -> None:
+        """Delete *victims*, then write the key file if asked and the entry of *key*."""
         for victim in victims:
             (self.directory / victim).unlink(missing_ok=True)
+        path = self.directory / key.relative_path()
+        if write_key_file:
+            # Flushed to the device, because it is written once per directory
+            # and losing it leaves every entry there without a key.
+            write_atomic(path.with_name(KEY_FILE_NAME), _key_record(key))
         trailer = TRAILER.pack(hashlib.sha256(data).digest(), len(data), MAGIC)
-        write_atomic(self.directory / relative, data, trailer, durable=False)
+        write_atomic(path, data, trailer, durable=False)
+
+
+def _key_record(key: CacheKey) -> bytes:
+    """Return the key file content of the directory of *key*."""
+    record = {
+        "media_key": key.media_key,
+        "variant_key": key.variant_key,
+        "fingerprint": key.fingerprint,
+    }
+    return json.dumps(record, sort_keys=True).encode() + b"\n"
+
+
+def _read_key_file(path: Path) -> CacheKey | None:
+    """Return the key in *path* at position 0, or None if it is missing or invalid."""
+    try:
+        record = json.loads(path.read_bytes())
+        fields = (record["media_key"], record["variant_key"], record["fingerprint"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring the invalid cache key file %s: %s", path, exc)
+        return None
+    if not all(isinstance(field, str) for field in fields):
+        log.warning("ignoring the invalid cache key file %s: not strings", path)
+        return None
+    return CacheKey(*fields, position=0)
+
+
+def _entry_key(directory_key: CacheKey | None, relative: Path) -> CacheKey | None:
+    """Return the key of the entry at *relative*, or None if no key names it.
+
+    The key must give back *relative* exactly, so a key file copied into
+    another directory or a file named ``07.part`` keys nothing.
+    """
+    if directory_key is None:
+        return None
+    position = relative.name.removesuffix(ENTRY_SUFFIX)
+    if not (position.isascii() and position.isdigit()):
+        return None
+    key = dataclasses.replace(directory_key, position=int(position))
+    return key if key.relative_path() == relative else None
 
 
 def _check_entry(raw: bytearray, size: int) -> bytearray | None:
