@@ -111,13 +111,17 @@ async def test_notice_reads_whole_text(ops: Operations) -> None:
     assert "DRM" in data.decode()
 
 
-async def test_xattrs_of_media(ops: Operations) -> None:
+async def test_xattrs_of_media(ops: Operations, streams: Any) -> None:
     attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), b"640x360.ts")
     listed = await ops.listxattr(attr.st_ino, CTX)
     assert b"user.toutv.id_media" in listed
     assert await ops.getxattr(attr.st_ino, b"user.toutv.id_media", CTX) == b"1001"
     assert await ops.getxattr(attr.st_ino, b"user.toutv.resolution", CTX) == b"640x360"
     assert await ops.getxattr(attr.st_ino, b"user.toutv.size_exact", CTX) == b"0"
+    assert b"user.toutv.cached_bytes" in listed
+    assert await ops.getxattr(attr.st_ino, b"user.toutv.cached_bytes", CTX) == b"0"
+    streams.cached[("1001", "900000-640x360")] = 4096
+    assert await ops.getxattr(attr.st_ino, b"user.toutv.cached_bytes", CTX) == b"4096"
     with pytest.raises(pyfuse3.FUSEError) as caught:
         await ops.getxattr(attr.st_ino, b"user.toutv.nope", CTX)
     assert caught.value.errno == pyfuse3.ENOATTR
