@@ -1,10 +1,12 @@
 """Command line layer: stored credentials and the order credentials are taken in.
 
-``toutvfs login`` stores a bearer token, never the password, in
-``credentials.json`` under the platformdirs user config directory, with mode
-0600 in a directory of mode 0700. The TOU.TV login flow returns an access
-token and no refresh token, so the stored token works until its ``exp`` and
-``toutvfs login`` has to be run again after that.
+``toutvfs login`` stores a bearer token and the refresh token that the login
+flow returns with it, never the password, in ``credentials.json`` under the
+platformdirs user config directory, with mode 0600 in a directory of mode
+0700. A mount renews an expired bearer token with the refresh token and
+stores the new pair, because a refresh token may be good for one use only. A
+token pasted from a browser session comes without a refresh token and works
+until its ``exp``.
 
 A mount takes the first credentials it finds, in `CREDENTIAL_ORDER`.
 """
@@ -23,8 +25,16 @@ from typing import cast
 import httpx
 import platformdirs
 
-from toutvfs.client import Anonymous, BearerToken, PasswordLogin, Session, TokenSource
-from toutvfs.client.tokens import jwt_expiry
+from toutvfs.client import (
+    Anonymous,
+    BearerToken,
+    PasswordLogin,
+    RefreshableToken,
+    Session,
+    TokenSource,
+)
+from toutvfs.client.b2c import Tokens
+from toutvfs.client.tokens import DEFAULT_TOKEN_LIFETIME, jwt_expiry
 from toutvfs.config import Config
 
 log = logging.getLogger(__name__)
@@ -70,12 +80,15 @@ class StoredCredentials:
         token: the bearer token of media calls.
         expires: the token's ``exp`` in seconds since the epoch, or None.
         service: the API base URL the token was issued for.
+        refresh_token: the token that renews *token*, or None for a token
+            pasted from a browser session.
     """
 
     user: str
     token: str = field(repr=False)
     expires: float | None
     service: str
+    refresh_token: str | None = field(default=None, repr=False)
 
     def expired(self, now: float | None = None) -> bool:
         """Return True once the token's ``exp`` has passed."""
@@ -97,6 +110,7 @@ def save_credentials(path: Path, credentials: StoredCredentials) -> None:
             "token": credentials.token,
             "expires": credentials.expires,
             "service": credentials.service,
+            "refresh_token": credentials.refresh_token,
         },
         indent=2,
     )
@@ -139,6 +153,11 @@ def load_credentials(path: Path) -> StoredCredentials | None:
             token=str(data["token"]),
             expires=None if data.get("expires") is None else float(data["expires"]),
             service=str(data.get("service", "")),
+            refresh_token=(
+                None
+                if data.get("refresh_token") is None
+                else str(data["refresh_token"])
+            ),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise CredentialsError(
@@ -163,12 +182,50 @@ async def log_in(config: Config, user: str, password: str) -> StoredCredentials:
         NetworkError: the service could not be reached.
     """
     async with httpx.AsyncClient(follow_redirects=False) as http:
-        source = PasswordLogin(user, password)
-        session = Session(config, http, source)
-        token = await source.bearer(session.login_flow)
-    assert token is not None
+        session = Session(config, http, Anonymous())
+        tokens = await session.login_flow.login(user, password)
+    return _stored_from_tokens(user, config.api_base, tokens)
+
+
+def _stored_from_tokens(user: str, service: str, tokens: Tokens) -> StoredCredentials:
+    expires = jwt_expiry(tokens.access_token)
+    if expires is None:
+        expires = time.time() + (tokens.lifetime or DEFAULT_TOKEN_LIFETIME)
     return StoredCredentials(
-        user=user, token=token, expires=jwt_expiry(token), service=config.api_base
+        user=user,
+        token=tokens.access_token,
+        expires=expires,
+        service=service,
+        refresh_token=tokens.refresh_token,
+    )
+
+
+def _stored_login(stored: StoredCredentials, path: Path) -> TokenSource:
+    """Return the token source of *stored*, which writes renewed tokens to *path*."""
+    if stored.refresh_token is None:
+        return _bearer(BearerToken(stored.token, origin=f"the file {path}"))
+
+    def store_renewal(tokens: Tokens) -> None:
+        renewed = _stored_from_tokens(stored.user, stored.service, tokens)
+        try:
+            save_credentials(path, renewed)
+        except OSError as exc:
+            log.warning(
+                "cannot store the refreshed token of %s in %s: %s; the next "
+                "mount may need `toutvfs login` again",
+                stored.user,
+                path,
+                exc.strerror,
+            )
+
+    # NOTE: two mounts that refresh the same stored token at the same moment
+    # race; with single-use refresh tokens the second refresh is rejected.
+    return RefreshableToken(
+        stored.user,
+        stored.token,
+        stored.refresh_token,
+        expires=stored.expires,
+        on_renewal=store_renewal,
     )
 
 
@@ -265,11 +322,12 @@ def choose_credentials(
             return ChosenCredentials(
                 Anonymous(), "none (stored token is for another service)"
             )
-        if stored.expired():
+        if stored.expired() and stored.refresh_token is None:
             raise CredentialsError(
                 f"the token stored for {stored.user} in {stored_path} has expired; "
                 "run `toutvfs login` again"
             )
-        source = BearerToken(stored.token, origin=f"the file {stored_path}")
-        return ChosenCredentials(_bearer(source), f"stored login of {stored.user}")
+        return ChosenCredentials(
+            _stored_login(stored, stored_path), f"stored login of {stored.user}"
+        )
     return ChosenCredentials(Anonymous(), "none (anonymous)")

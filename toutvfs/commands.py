@@ -42,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     login = commands.add_parser(
         "login",
         help="log in and store a token for later mounts",
-        description="Log in to TOU.TV and store the bearer token (never the "
-        f"password) in {credentials_path()} with mode 0600. The login flow "
-        "gives no refresh token: run this again when the token expires.",
+        description="Log in to TOU.TV and store the bearer token and the "
+        f"refresh token (never the password) in {credentials_path()} with mode "
+        "0600. Mounts renew the bearer token with the refresh token. A pasted "
+        "token has no refresh token: run this again when it expires.",
     )
     login.add_argument(
         "--user", metavar="EMAIL", help="account e-mail (prompted if missing)"

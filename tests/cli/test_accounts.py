@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import stat
@@ -19,7 +20,7 @@ from toutvfs.accounts import (
     remove_credentials,
     save_credentials,
 )
-from toutvfs.client import Anonymous, BearerToken, PasswordLogin
+from toutvfs.client import Anonymous, BearerToken, PasswordLogin, RefreshableToken
 from toutvfs.config import Config
 
 
@@ -54,7 +55,13 @@ def test_saved_file_has_mode_0600(tmp_path: Path) -> None:
 def test_saved_file_has_no_password(tmp_path: Path) -> None:
     path = tmp_path / "credentials.json"
     save_credentials(path, stored())
-    assert set(json.loads(path.read_text())) == {"user", "token", "expires", "service"}
+    assert set(json.loads(path.read_text())) == {
+        "user",
+        "token",
+        "expires",
+        "service",
+        "refresh_token",
+    }
 
 
 def test_save_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -169,6 +176,19 @@ def test_choose_expired_stored_token_fails(tmp_path: Path) -> None:
     with pytest.raises(CredentialsError) as caught:
         choose(tmp_path)
     assert "has expired; run `toutvfs login` again" in str(caught.value)
+
+
+def test_choose_expired_token_with_refresh_token(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    expired = dataclasses.replace(
+        stored(expires=time.time() - 10), refresh_token="refresh-1"
+    )
+    save_credentials(path, expired)
+    assert load_credentials(path) == expired
+    chosen = choose(tmp_path)
+    assert isinstance(chosen.source, RefreshableToken)
+    assert chosen.source.renewable is True
+    assert chosen.origin == "stored login of ann@example.test"
 
 
 def test_choose_stored_token_of_other_service(tmp_path: Path) -> None:

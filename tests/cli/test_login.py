@@ -95,6 +95,7 @@ def test_login_with_password(home: Path, emulator: Emulator) -> None:
     assert '"password"' not in text
     assert json.loads(text)["user"] == DEMO_USER
     assert json.loads(text)["service"] == emulator.base_url
+    assert json.loads(text)["refresh_token"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -120,6 +121,14 @@ def mount_emulator(emulator: Emulator, mountpoint: Path, log: Path) -> Iterator[
         wait_for(lambda: not os.path.ismount(mountpoint), EXIT_TIMEOUT, "unmount")
 
 
+def read_first_media(root: Path) -> int:
+    """Read 4 KiB of the first media file under *root*; return the count read."""
+    files = sorted(root.glob("shows/*/*/*/*.ts"))
+    assert files
+    with files[0].open("rb") as stream:
+        return len(stream.read(4096))
+
+
 def test_mount_uses_stored_login(
     home: Path, emulator: Emulator, mountpoint: Path, tmp_path: Path
 ) -> None:
@@ -127,10 +136,7 @@ def test_mount_uses_stored_login(
     assert login.returncode == 0, login.stderr
     log = tmp_path / "toutvfs.log"
     for root in mount_emulator(emulator, mountpoint, log):
-        files = sorted(root.glob("shows/*/*/*/*.ts"))
-        assert files
-        with files[0].open("rb") as stream:
-            assert len(stream.read(4096)) == 4096
+        assert read_first_media(root) == 4096
     text = log.read_text()
     assert f"credentials: stored login of {DEMO_USER}" in text
     token = json.loads(credentials_file(home).read_text())["token"]
@@ -168,3 +174,25 @@ def test_mount_with_expired_stored_token(
         "run `toutvfs login` again\n"
     )
     assert not os.path.ismount(mountpoint)
+
+
+def test_mount_refreshes_expired_stored_token(
+    home: Path, emulator: Emulator, mountpoint: Path, tmp_path: Path
+) -> None:
+    login = log_in_demo(emulator, "demo")
+    assert login.returncode == 0, login.stderr
+    path = credentials_file(home)
+    before = json.loads(path.read_text())
+    before["expires"] = time.time() - 5
+    path.write_text(json.dumps(before))
+    log = tmp_path / "toutvfs.log"
+    for root in mount_emulator(emulator, mountpoint, log):
+        assert read_first_media(root) == 4096
+    after = json.loads(path.read_text())
+    assert after["refresh_token"] != before["refresh_token"]
+    assert after["expires"] > time.time()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = log.read_text()
+    assert f"token of {DEMO_USER} refreshed" in text
+    assert after["refresh_token"] not in text
+    assert before["refresh_token"] not in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from toutvfs.client import BearerToken, PasswordLogin, Session
+from toutvfs.client import BearerToken, PasswordLogin, RefreshableToken, Session
 from toutvfs.client.tokens import jwt_claims, jwt_expiry
 from toutvfs.errors import ApiChanged, InvalidCredentials
 
@@ -146,3 +146,52 @@ async def test_profile_failure_validates_without_claims(service):
         )
         assert await session.validate("720001") == "http://service.test/m.m3u8"
     assert "x-claims-token" not in service.requests[-1].headers
+
+
+def token_requests(service) -> int:
+    """Return how many requests the token endpoint of the B2C policy got."""
+    return sum(
+        count for path, count in service.paths.items() if path.endswith("/token")
+    )
+
+
+async def test_refreshable_token_renews_and_reports(service):
+    service.issue_refresh_tokens = True
+    renewed = []
+    async with service.client() as http:
+        session = Session(service.config, http, policy=FAST_RETRIES)
+        first = await session.login_flow.login(DEMO_USER, DEMO_PASSWORD)
+        assert first.refresh_token == "refresh-1"
+        source = RefreshableToken(
+            DEMO_USER,
+            first.access_token,
+            first.refresh_token,
+            expires=service.now - 1,
+            on_renewal=renewed.append,
+            clock=lambda: service.now,
+        )
+        token = await source.bearer(session.login_flow)
+        again = await source.bearer(session.login_flow)
+    assert token == service.tokens_issued[1]
+    assert again == token
+    assert source.refreshes == 1
+    assert [tokens.refresh_token for tokens in renewed] == ["refresh-2"]
+    assert service.refresh_tokens == {"refresh-2"}
+    assert token_requests(service) == 1
+
+
+async def test_refreshable_token_rejected_needs_login(service):
+    async with service.client() as http:
+        session = Session(service.config, http, policy=FAST_RETRIES)
+        source = RefreshableToken(
+            DEMO_USER,
+            payloads.jwt({"exp": 100}),
+            "refresh-unknown",
+            clock=lambda: service.now,
+        )
+        with pytest.raises(InvalidCredentials, match="refresh token unknown; log in"):
+            await source.bearer(session.login_flow)
+        assert source.renewable is False
+        with pytest.raises(InvalidCredentials, match="log in again"):
+            await source.bearer(session.login_flow)
+    assert token_requests(service) == 1

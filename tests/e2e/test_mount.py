@@ -97,6 +97,30 @@ def test_file_matches_openssl_reference(mounted: Any, emulator: Any) -> None:
     assert os.stat(path).st_size == len(expected)
 
 
+def test_tail_and_dd_on_cold_files(mounted: Any, emulator: Any) -> None:
+    episode = first_episode(mounted)
+    tail_path, dd_path = sorted(episode.glob("*.ts"))
+    expected = {}
+    for path in (tail_path, dd_path):
+        id_media = os.getxattr(path, "user.toutv.id_media").decode()
+        resolution = os.getxattr(path, "user.toutv.resolution").decode()
+        url = master_url(emulator.base_url, id_media)
+        expected[path] = openssl_reference(url, resolution)
+
+    tail = subprocess.run(
+        ["tail", "-c", "1000", str(tail_path)], capture_output=True, check=True
+    )
+    assert tail.stdout == expected[tail_path][-1000:]
+
+    # 64 KiB blocks from block 20: a seek into the middle of the file.
+    dd = subprocess.run(
+        ["dd", f"if={dd_path}", "bs=65536", "skip=20", "count=3", "status=none"],
+        capture_output=True,
+        check=True,
+    )
+    assert dd.stdout == expected[dd_path][20 * 65536 : 23 * 65536]
+
+
 def test_fstat_is_exact_after_open(mounted: Any) -> None:
     path = sorted(first_episode(mounted).glob("*.ts"))[0]
     with path.open("rb") as handle:

@@ -249,6 +249,9 @@ def test_media_xattrs(member: Mount) -> None:
     with pytest.raises(OSError) as caught:
         os.getxattr(path, "user.toutv.missing")
     assert caught.value.errno == errno.ENODATA
+    assert "user.toutv.cached_bytes" in os.listxattr(path)
+    size = len(path.read_bytes())
+    assert os.getxattr(path, "user.toutv.cached_bytes") == str(size).encode()
 
 
 def test_captions_and_images_have_exact_sizes(member: Mount) -> None:

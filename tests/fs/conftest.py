@@ -148,6 +148,7 @@ class FakeStreams:
 
     opened: list[FakeStream] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    cached: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def content(self, id_media: str, variant_key: str) -> bytes:
         unit = f"{id_media}/{variant_key};".encode()
@@ -155,6 +156,9 @@ class FakeStreams:
 
     def known_size(self, id_media: str, variant_key: str) -> int | None:
         return None
+
+    async def cached_bytes(self, id_media: str, variant_key: str) -> int:
+        return self.cached.get((id_media, variant_key), 0)
 
     async def open(self, id_media: str, variant_key: str) -> FakeStream:
         if id_media in self.refuse:

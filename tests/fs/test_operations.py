@@ -11,6 +11,7 @@ import pyfuse3
 import pytest
 
 from toutvfs.fs.operations import Operations
+from toutvfs.fs.source import ShowEntry
 from toutvfs.fs.tree import Tree
 
 EPISODE = [b"shows", "Les Héritiers du fleuve".encode(), b"Saison 1"]
@@ -111,13 +112,17 @@ async def test_notice_reads_whole_text(ops: Operations) -> None:
     assert "DRM" in data.decode()
 
 
-async def test_xattrs_of_media(ops: Operations) -> None:
+async def test_xattrs_of_media(ops: Operations, streams: Any) -> None:
     attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), b"640x360.ts")
     listed = await ops.listxattr(attr.st_ino, CTX)
     assert b"user.toutv.id_media" in listed
     assert await ops.getxattr(attr.st_ino, b"user.toutv.id_media", CTX) == b"1001"
     assert await ops.getxattr(attr.st_ino, b"user.toutv.resolution", CTX) == b"640x360"
     assert await ops.getxattr(attr.st_ino, b"user.toutv.size_exact", CTX) == b"0"
+    assert b"user.toutv.cached_bytes" in listed
+    assert await ops.getxattr(attr.st_ino, b"user.toutv.cached_bytes", CTX) == b"0"
+    streams.cached[("1001", "900000-640x360")] = 4096
+    assert await ops.getxattr(attr.st_ino, b"user.toutv.cached_bytes", CTX) == b"4096"
     with pytest.raises(pyfuse3.FUSEError) as caught:
         await ops.getxattr(attr.st_ino, b"user.toutv.nope", CTX)
     assert caught.value.errno == pyfuse3.ENOATTR
@@ -164,6 +169,42 @@ async def test_refresh_name_relists_directory(ops: Operations, catalogue: Any) -
     assert caught.value.errno == errno.ENOENT
     await ops.opendir(shows.st_ino, CTX)
     assert catalogue.calls.count("shows") == 2
+
+
+async def test_readdir_offsets_survive_refresh(
+    ops: Operations, catalogue: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replies: list[tuple[bytes, int]] = []
+    room = [2]
+
+    def reply(token: Any, name: bytes, attr: Any, next_id: int) -> bool:
+        if room[0] == 0:
+            return False
+        room[0] -= 1
+        replies.append((name, next_id))
+        return True
+
+    monkeypatch.setattr(pyfuse3, "readdir_reply", reply)
+    shows = await lookup_path(ops, b"shows")
+    fh = await ops.opendir(shows.st_ino, CTX)
+    await ops.readdir(fh, 0, None)  # type: ignore[arg-type]
+    assert len(replies) == 2
+
+    async def fewer_shows() -> list[ShowEntry]:
+        return [ShowEntry(slug="fleuve", title="Les Héritiers du fleuve")]
+
+    catalogue.shows = fewer_shows
+    with pytest.raises(pyfuse3.FUSEError):
+        await ops.lookup(shows.st_ino, b".toutvfs-refresh", CTX)
+    fresh = await ops.opendir(shows.st_ino, CTX)
+    assert len(ops._listings[fresh]) == 1
+
+    room[0] = 100
+    await ops.readdir(fh, replies[-1][1], None)  # type: ignore[arg-type]
+    names = [name for name, _ in replies]
+    assert len(names) == 4
+    assert len(set(names)) == 4
+    assert [next_id for _, next_id in replies] == [1, 2, 3, 4]
 
 
 async def test_forget_drops_only_unlisted_nodes(ops: Operations, tree: Tree) -> None:

@@ -57,6 +57,22 @@ async def test_second_engine_reads_from_cache(
     assert later.cache.hits == 5
 
 
+async def test_cached_bytes_of_variant(hls_media, media_server, http_client, tmp_path):
+    engine = Engine(http_client, tmp_path, 1 << 30)
+    key = hls_media.variants["ts-implicit"].key
+    assert await engine.cached_bytes("m1", key) == 0
+    data = await read_implicit(engine, hls_media, media_server)
+    assert await engine.cached_bytes("m1", key) == len(data)
+    assert await engine.cached_bytes("m2", key) == 0
+    other = hls_media.variants["ts-explicit"].key
+    assert await engine.cached_bytes("m1", other) == 0
+
+    # A new engine finds the entries on disk, without their keys.
+    later = Engine(http_client, tmp_path, 1 << 30)
+    assert await later.cached_bytes("m1", key) == len(data)
+    assert await Engine(http_client, None, 0).cached_bytes("m1", key) == 0
+
+
 async def test_cache_files_private(hls_media, media_server, http_client, tmp_path):
     root = tmp_path / "cache"
     await read_implicit(Engine(http_client, root, 1 << 30), hls_media, media_server)

@@ -23,7 +23,13 @@ from toutvfs.client.records import (
 )
 from toutvfs.client.retry import RetryPolicy
 from toutvfs.client.session import Session
-from toutvfs.client.tokens import Anonymous, BearerToken, PasswordLogin, TokenSource
+from toutvfs.client.tokens import (
+    Anonymous,
+    BearerToken,
+    PasswordLogin,
+    RefreshableToken,
+    TokenSource,
+)
 
 __all__ = [
     "Anonymous",
@@ -38,6 +44,7 @@ __all__ = [
     "Item",
     "MediaMeta",
     "PasswordLogin",
+    "RefreshableToken",
     "RetryPolicy",
     "SeasonLineup",
     "Session",

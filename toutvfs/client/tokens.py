@@ -9,6 +9,8 @@ anonymous client. `Session` requests it before each media call, and calls
   before the token's ``exp``.
 - `BearerToken`: a token pasted from a browser session, given directly, in an
   environment variable or in a file; it cannot be renewed.
+- `RefreshableToken`: a token stored by an earlier login with the refresh
+  token that came with it, renewed through the refresh grant.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -172,7 +175,119 @@ class BearerToken:
         return False
 
 
-class PasswordLogin:
+class _RenewingToken:
+    """A token kept until `RENEW_MARGIN` seconds before its expiry, then renewed.
+
+    Subclasses set the attributes below and implement `_renew`. Concurrent
+    callers of `bearer` share one renewal.
+    """
+
+    user: str | None
+    _token: str | None
+    _refresh_token: str | None
+    _expiry: float
+    _clock: Callable[[], float]
+    _lock: trio.Lock
+
+    def _valid(self) -> bool:
+        return self._token is not None and self._clock() < self._expiry - RENEW_MARGIN
+
+    async def bearer(self, flow: LoginFlow) -> str | None:
+        if self._valid():
+            return self._token
+        async with self._lock:
+            if self._valid():
+                return self._token
+            tokens = await self._renew(flow)
+            now = self._clock()
+            expiry = jwt_expiry(tokens.access_token)
+            if expiry is None:
+                expiry = now + (tokens.lifetime or DEFAULT_TOKEN_LIFETIME)
+            self._token, self._expiry = tokens.access_token, expiry
+            # A service that does not rotate refresh tokens sends none back.
+            self._refresh_token = tokens.refresh_token or self._refresh_token
+            log.info("token of %s valid for %.0f s", self.user, expiry - now)
+            self._renewed(replace(tokens, refresh_token=self._refresh_token))
+            return self._token
+
+    async def _renew(self, flow: LoginFlow) -> Tokens:
+        raise NotImplementedError
+
+    def _renewed(self, tokens: Tokens) -> None:
+        """Receive the tokens of each renewal, with the refresh token in use."""
+
+    def invalidate(self) -> None:
+        self._token = None
+        self._expiry = 0.0
+
+
+class RefreshableToken(_RenewingToken):
+    """A bearer token with the refresh token that the login flow returned with it.
+
+    The bearer token is used until `RENEW_MARGIN` seconds before its expiry,
+    then exchanged for new tokens through the refresh grant. *on_renewal*
+    receives each new set of tokens so that the caller can store it, because
+    a refresh token may be good for one use only. A rejected refresh token
+    makes `bearer` raise `InvalidCredentials`: only a new login helps then.
+
+    Attributes:
+        refreshes: how many refreshes succeeded.
+    """
+
+    def __init__(
+        self,
+        user: str,
+        token: str,
+        refresh_token: str,
+        *,
+        expires: float | None = None,
+        on_renewal: Callable[[Tokens], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.user = user
+        self._token = token
+        self._refresh_token = refresh_token
+        if expires is None:
+            expires = jwt_expiry(token)
+        # Without any expiry the token is used until the service rejects it.
+        self._expiry = float("inf") if expires is None else expires
+        self._on_renewal = on_renewal
+        self._clock = clock
+        self._lock = trio.Lock()
+        self.refreshes = 0
+
+    def __repr__(self) -> str:
+        return f"RefreshableToken(user={self.user!r})"
+
+    async def _renew(self, flow: LoginFlow) -> Tokens:
+        assert self.user is not None
+        if self._refresh_token is None:
+            raise InvalidCredentials(
+                self.user,
+                f"the token of {self.user!r} expired and its refresh token was "
+                "rejected; log in again",
+            )
+        try:
+            tokens = await flow.refresh(self.user, self._refresh_token)
+        except InvalidCredentials as exc:
+            # A rejected refresh token stays rejected: do not send it again.
+            self._refresh_token = None
+            self._token = None
+            raise InvalidCredentials(self.user, f"{exc}; log in again") from None
+        self.refreshes += 1
+        log.info("token of %s refreshed", self.user)
+        return tokens
+
+    def _renewed(self, tokens: Tokens) -> None:
+        if self._on_renewal is not None:
+            self._on_renewal(tokens)
+
+    @property
+    def renewable(self) -> bool:
+        return self._refresh_token is not None
+
+
+class PasswordLogin(_RenewingToken):
     """User and password, exchanged for a token through the B2C login flow.
 
     The token is kept until `RENEW_MARGIN` seconds before its ``exp``. It is
@@ -203,25 +318,6 @@ class PasswordLogin:
     def __repr__(self) -> str:
         return f"PasswordLogin(user={self.user!r})"
 
-    def _valid(self) -> bool:
-        return self._token is not None and self._clock() < self._expiry - RENEW_MARGIN
-
-    async def bearer(self, flow: LoginFlow) -> str | None:
-        if self._valid():
-            return self._token
-        async with self._lock:
-            if self._valid():
-                return self._token
-            tokens = await self._renew(flow)
-            now = self._clock()
-            expiry = jwt_expiry(tokens.access_token)
-            if expiry is None:
-                expiry = now + (tokens.lifetime or DEFAULT_TOKEN_LIFETIME)
-            self._token, self._expiry = tokens.access_token, expiry
-            self._refresh_token = tokens.refresh_token or self._refresh_token
-            log.info("token of %s valid for %.0f s", self.user, expiry - now)
-            return self._token
-
     async def _renew(self, flow: LoginFlow) -> Tokens:
         assert self.user is not None
         if self._token is not None and self._refresh_token is not None:
@@ -239,10 +335,6 @@ class PasswordLogin:
         self.logins += 1
         log.info("logged in as %s", self.user)
         return tokens
-
-    def invalidate(self) -> None:
-        self._token = None
-        self._expiry = 0.0
 
     @property
     def renewable(self) -> bool:

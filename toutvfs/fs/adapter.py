@@ -289,6 +289,9 @@ class Backend:
     def known_size(self, id_media: str, variant_key: str) -> int | None:
         return self.engine.known_size(_media_key(id_media), variant_key)
 
+    async def cached_bytes(self, id_media: str, variant_key: str) -> int:
+        return await self.engine.cached_bytes(_media_key(id_media), variant_key)
+
     async def open(self, id_media: str, variant_key: str) -> Stream:
         async def resolve() -> str:
             return await self.session.validate(id_media)

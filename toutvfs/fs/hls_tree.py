@@ -217,6 +217,9 @@ class HlsBackend:
     def known_size(self, id_media: str, variant_key: str) -> int | None:
         return self.engine.known_size(id_media, variant_key)
 
+    async def cached_bytes(self, id_media: str, variant_key: str) -> int:
+        return await self.engine.cached_bytes(id_media, variant_key)
+
     async def open(self, id_media: str, variant_key: str) -> Stream:
         url = self.playlists[id_media].url
 

@@ -49,6 +49,8 @@ from toutvfs.fs.tree import Tree
 log = logging.getLogger(__name__)
 
 XATTR_PREFIX = "user.toutv."
+# Bytes of a media file's decrypted segments in the segment cache.
+CACHED_BYTES_XATTR = XATTR_PREFIX + "cached_bytes"
 
 # How long the kernel may keep names and attributes. Sizes that are still
 # estimates get no caching, so the exact size shows as soon as it is known.
@@ -346,8 +348,15 @@ class Operations(pyfuse3.Operations):
         self, inode: InodeT, name: bytes, ctx: pyfuse3.RequestContext
     ) -> bytes:
         node = self._node(inode)
-        values = self._xattrs(node)
         key = os.fsdecode(name)
+        if key == CACHED_BYTES_XATTR and isinstance(node, MediaNode):
+            assert node.variant is not None
+            with self._reporting("reading the cache size of", node):
+                cached = await self.tree.streams.cached_bytes(
+                    node.id_media, node.variant.key
+                )
+            return str(cached).encode()
+        values = self._xattrs(node)
         if key not in values:
             raise FUSEError(pyfuse3.ENOATTR)
         return values[key].encode()
@@ -355,7 +364,11 @@ class Operations(pyfuse3.Operations):
     async def listxattr(
         self, inode: InodeT, ctx: pyfuse3.RequestContext
     ) -> Sequence[bytes]:
-        return [os.fsencode(name) for name in self._xattrs(self._node(inode))]
+        node = self._node(inode)
+        names = list(self._xattrs(node))
+        if isinstance(node, MediaNode):
+            names.append(CACHED_BYTES_XATTR)
+        return [os.fsencode(name) for name in names]
 
     def _xattrs(self, node: Node) -> dict[str, str]:
         values = {XATTR_PREFIX + key: value for key, value in node.xattrs.items()}

@@ -169,6 +169,10 @@ class Streams(Protocol):
 
     def known_size(self, id_media: str, variant_key: str) -> int | None: ...
 
+    async def cached_bytes(self, id_media: str, variant_key: str) -> int:
+        """Return how many bytes of the media version the segment cache has."""
+        ...
+
     async def open(self, id_media: str, variant_key: str) -> Stream: ...
 
 

@@ -165,6 +165,30 @@ class SegmentCache:
         found.sort(key=lambda entry: (entry[0], entry[1]))
         return [(relative, size, key) for _, relative, size, key in found]
 
+    async def cached_bytes(
+        self, media_key: str, variant_key: str, fingerprint: str | None
+    ) -> int:
+        """Return the bytes of decrypted data cached for one variant of a media.
+
+        With *fingerprint* None, entries of every segment list of the variant
+        count.
+        """
+        await self._ensure_scanned()
+        media = safe_name(media_key)
+        variant = safe_name(variant_key)
+        total = 0
+        for relative, (_, size) in self._entries.items():
+            if relative.parts[0] != media:
+                continue
+            # The directory is "<variant>-<fingerprint prefix>".
+            name, _, prefix = relative.parts[1].rpartition("-")
+            if name != variant:
+                continue
+            if fingerprint is not None and prefix != fingerprint[:16]:
+                continue
+            total += size - TRAILER.size
+        return total
+
     async def get(self, key: CacheKey, size: int) -> Data | None:
         """Return the cached plaintext of *key* if it is intact and *size* long."""
         await self._ensure_scanned()

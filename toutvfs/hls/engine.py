@@ -166,6 +166,18 @@ class Engine:
         layout = self.layouts.load(media_key, variant_key)
         return None if layout is None else layout.total
 
+    async def cached_bytes(self, media_key: str, variant_key: str) -> int:
+        """Return the decrypted bytes of one variant in the segment cache.
+
+        Only entries of the stored layout's segment list count, or every
+        entry of the variant when no layout is stored yet.
+        """
+        if self.cache is None:
+            return 0
+        layout = self.layouts.load(media_key, variant_key)
+        fingerprint = None if layout is None else layout.fingerprint
+        return await self.cache.cached_bytes(media_key, variant_key, fingerprint)
+
     async def open(self, media_key: str, variant_key: str, resolve: Resolve) -> Stream:
         """Open the variant *variant_key* of *media_key* for reading.
 
