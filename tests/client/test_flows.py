@@ -168,11 +168,13 @@ async def test_retries_5xx_and_429(emulator, config):
     assert endpoint_count(emulator, "show", since) == 2
 
 
-async def test_malformed_json_is_api_changed(emulator, config):
-    emulator.faults.append(Fault("malformed-json", endpoint="show"))
+@pytest.mark.parametrize("kind", ["malformed-json", "empty-body", "html-page"])
+async def test_body_not_json_is_api_changed(emulator, config, kind):
+    emulator.faults.append(Fault(kind, endpoint="show"))
     async with httpx.AsyncClient() as http:
         with pytest.raises(ApiChanged) as info:
             await Session(config, http).show(HERITIERS)
+    assert info.value.endpoint == f"ott/catalog/v2/toutv/show/{HERITIERS}"
     assert info.value.field == "<body>"
 
 
