@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import tomllib
 from pathlib import Path
 
@@ -117,6 +118,32 @@ def test_catalogue_served(tmp_path: Path) -> None:
         assert geo["errorCode"] == 1
         other = client.get("/media/validation/v2/?idMedia=100100").json()
         assert other["errorCode"] == 35
+
+
+def test_episode_shaping_is_scoped(tmp_path: Path) -> None:
+    # Shaping in an episode's table applies to that episode only, as its
+    # faults do.
+    geo = 'mode = "geo-blocked"'
+    text = SMALL.replace(
+        geo, geo + '\nshaping = { endpoint = "validation", latency = 0.5 }', 1
+    )
+    path = write(tmp_path / "c.toml", text)
+    with Emulator(path) as emulator, httpx.Client(base_url=emulator.base_url) as client:
+        durations = {}
+        for id_media in (100001, 100002):
+            started = time.monotonic()
+            response = client.get(f"/media/validation/v2/?idMedia={id_media}")
+            durations[id_media] = time.monotonic() - started
+            assert response.status_code == 200
+        log = {
+            record.id_media: record.duration
+            for record in emulator.request_log
+            if record.endpoint == "validation"
+        }
+    assert durations[100002] >= 0.5
+    assert log[100002] >= 0.5
+    assert durations[100001] < 0.5
+    assert log[100001] < 0.5
 
 
 @pytest.mark.parametrize(
