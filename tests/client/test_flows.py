@@ -11,6 +11,7 @@ import trio
 
 from toutvfs.client import Anonymous, BearerToken, PasswordLogin, Session
 from toutvfs.client.facade import Client
+from toutvfs.client.tokens import RENEW_MARGIN
 from toutvfs.config import Config
 from toutvfs.emulator import Emulator, Fault
 from toutvfs.errors import (
@@ -121,6 +122,31 @@ async def test_wrong_password(config, caplog):
     assert info.value.user == USER
     assert secret not in str(info.value)
     assert all(secret not in record.getMessage() for record in caplog.records)
+
+
+async def test_token_refreshed_before_expiry(emulator, config):
+    now = [time.time()]
+    auth = PasswordLogin(USER, PASSWORD, clock=lambda: now[0])
+    async with httpx.AsyncClient() as http:
+        session = Session(config, http, auth, clock=lambda: now[0])
+        await session.validate("910001")
+        since = len(emulator.request_log)
+        # Thirty seconds before exp is inside the renewal margin. The token
+        # has not expired, so the client renews it with the refresh token.
+        assert RENEW_MARGIN > 30
+        now[0] = auth._expiry - 30
+        url = await session.validate("910002")
+    endpoints = [r.endpoint for r in emulator.request_log[since:]]
+    assert "/910002/" in url
+    assert auth.logins == 1
+    assert auth.refreshes == 1
+    assert endpoints.count("token") == 1
+    assert endpoints.count("authorize") == 0
+    assert endpoints.count("self-asserted") == 0
+    statuses = [
+        r.status for r in emulator.request_log[since:] if r.endpoint == "validation"
+    ]
+    assert statuses == [200]
 
 
 async def test_relogin_after_expiry():
