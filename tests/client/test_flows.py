@@ -14,6 +14,7 @@ import trio
 
 from toutvfs.client import Anonymous, BearerToken, PasswordLogin, Session
 from toutvfs.client.facade import Client
+from toutvfs.client.tokens import RENEW_MARGIN
 from toutvfs.config import Config
 from toutvfs.emulator import Emulator, Fault
 from toutvfs.errors import (
@@ -126,6 +127,31 @@ async def test_wrong_password(config, caplog):
     assert all(secret not in record.getMessage() for record in caplog.records)
 
 
+async def test_token_refreshed_before_expiry(emulator, config):
+    now = [time.time()]
+    auth = PasswordLogin(USER, PASSWORD, clock=lambda: now[0])
+    async with httpx.AsyncClient() as http:
+        session = Session(config, http, auth, clock=lambda: now[0])
+        await session.validate("910001")
+        since = len(emulator.request_log)
+        # Thirty seconds before exp is inside the renewal margin. The token
+        # has not expired, so the client renews it with the refresh token.
+        assert RENEW_MARGIN > 30
+        now[0] = auth._expiry - 30
+        url = await session.validate("910002")
+    endpoints = [r.endpoint for r in emulator.request_log[since:]]
+    assert "/910002/" in url
+    assert auth.logins == 1
+    assert auth.refreshes == 1
+    assert endpoints.count("token") == 1
+    assert endpoints.count("authorize") == 0
+    assert endpoints.count("self-asserted") == 0
+    statuses = [
+        r.status for r in emulator.request_log[since:] if r.endpoint == "validation"
+    ]
+    assert statuses == [200]
+
+
 async def test_relogin_after_expiry():
     # Tokens live 3 s: long enough for a login and a validation on a loaded
     # machine, short enough to wait out.
@@ -171,11 +197,13 @@ async def test_retries_5xx_and_429(emulator, config):
     assert endpoint_count(emulator, "show", since) == 2
 
 
-async def test_malformed_json_is_api_changed(emulator, config):
-    emulator.faults.append(Fault("malformed-json", endpoint="show"))
+@pytest.mark.parametrize("kind", ["malformed-json", "empty-body", "html-page"])
+async def test_body_not_json_is_api_changed(emulator, config, kind):
+    emulator.faults.append(Fault(kind, endpoint="show"))
     async with httpx.AsyncClient() as http:
         with pytest.raises(ApiChanged) as info:
             await Session(config, http).show(HERITIERS)
+    assert info.value.endpoint == f"ott/catalog/v2/toutv/show/{HERITIERS}"
     assert info.value.field == "<body>"
 
 

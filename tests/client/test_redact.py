@@ -75,3 +75,41 @@ async def test_no_secret_in_any_log_record(service, caplog):
     for message in messages:
         for secret in secrets:
             assert secret not in message
+
+
+@pytest.fixture
+def unset_http_loggers():
+    """Reset httpx's and httpcore's levels to NOTSET, as in a fresh process."""
+    loggers = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+    yield loggers
+    for logger, level in zip(loggers, before, strict=True):
+        logger.setLevel(level)
+
+
+async def test_http_loggers_quiet_by_default(service, caplog, unset_http_loggers):
+    caplog.set_level(logging.DEBUG)
+    async with service.client() as http:
+        session = Session(service.config, http, policy=FAST_RETRIES)
+        await session.browse()
+    for logger in unset_http_loggers:
+        assert logger.level == logging.WARNING, logger.name
+    names = {record.name for record in caplog.records}
+    assert names
+    for name in names:
+        assert name.startswith("toutvfs."), name
+
+
+async def test_http_logger_level_kept_when_set(service, caplog, unset_http_loggers):
+    httpx_logger = unset_http_loggers[0]
+    httpx_logger.setLevel(logging.INFO)
+    caplog.set_level(logging.DEBUG)
+    async with service.client() as http:
+        session = Session(service.config, http, policy=FAST_RETRIES)
+        await session.browse()
+    assert httpx_logger.level == logging.INFO
+    requests = [record for record in caplog.records if record.name == "httpx"]
+    assert len(requests) == 1
+    assert "/ott/catalog/v2/toutv/browse" in requests[0].getMessage()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import time
 import tomllib
 from pathlib import Path
 
@@ -117,6 +119,59 @@ def test_catalogue_served(tmp_path: Path) -> None:
         assert geo["errorCode"] == 1
         other = client.get("/media/validation/v2/?idMedia=100100").json()
         assert other["errorCode"] == 35
+
+
+def test_documented_example_loads(tmp_path: Path) -> None:
+    # docs/emulator.md shows a catalogue that uses every table: it must load.
+    docs = Path(__file__).parents[2] / "docs" / "emulator.md"
+    section = docs.read_text(encoding="utf-8").split("## Catalogue files", 1)[1]
+    match = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
+    assert match is not None
+    media = tmp_path / "media" / "ep2"
+    media.mkdir(parents=True)
+    (media / "master.m3u8").write_text("#EXTM3U\n", encoding="utf-8")
+
+    catalogue = load(write(tmp_path / "catalogue.toml", match.group(1)))
+
+    assert set(catalogue.shows) == {"ma-serie", "mon-film"}
+    assert sorted(catalogue.episodes) == [100000, 100001, 100002, 100100]
+    first = catalogue.episodes[100001]
+    assert first.mode == "aes-rotation"
+    assert first.profile.first_sequence == 100
+    assert len(first.profile.variants) == 3
+    assert [fault.first for fault in first.faults] == [2]
+    assert first.shaping is not None
+    assert first.shaping.rate == 200000
+    assert catalogue.episodes[100002].media_dir == media
+    assert catalogue.episodes[100100].media_type == "Film"
+    assert [fault.seed for fault in catalogue.faults] == [7]
+    assert catalogue.accounts[0].tier == "Member"
+
+
+def test_episode_shaping_is_scoped(tmp_path: Path) -> None:
+    # Shaping in an episode's table applies to that episode only, as its
+    # faults do.
+    geo = 'mode = "geo-blocked"'
+    text = SMALL.replace(
+        geo, geo + '\nshaping = { endpoint = "validation", latency = 0.5 }', 1
+    )
+    path = write(tmp_path / "c.toml", text)
+    with Emulator(path) as emulator, httpx.Client(base_url=emulator.base_url) as client:
+        durations = {}
+        for id_media in (100001, 100002):
+            started = time.monotonic()
+            response = client.get(f"/media/validation/v2/?idMedia={id_media}")
+            durations[id_media] = time.monotonic() - started
+            assert response.status_code == 200
+        log = {
+            record.id_media: record.duration
+            for record in emulator.request_log
+            if record.endpoint == "validation"
+        }
+    assert durations[100002] >= 0.5
+    assert log[100002] >= 0.5
+    assert durations[100001] < 0.5
+    assert log[100001] < 0.5
 
 
 @pytest.mark.parametrize(

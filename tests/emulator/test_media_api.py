@@ -8,6 +8,7 @@ import httpx
 
 from toutvfs.config import Config
 from toutvfs.emulator import Emulator
+from toutvfs.emulator.tokens import JwtSigner
 
 META = "/media/meta/v1/index.ashx"
 VALIDATION = "/media/validation/v2/"
@@ -125,10 +126,23 @@ def test_validation_drm(client: httpx.Client) -> None:
     assert "ContentProtection" in manifest.text
 
 
-def test_validation_bad_bearer(client: httpx.Client) -> None:
-    for token in ("nonsense", "a.b.c"):
-        response = validate(client, 910001, {"Authorization": f"Bearer {token}"})
-        assert response.status_code == 401
+def test_validation_bad_bearer(
+    emulator: Emulator, client: httpx.Client, login_flow: Any
+) -> None:
+    # Each token goes with the account's real claims token, so that only the
+    # bearer token can be the reason for a 401.
+    headers = member_headers(client, login_flow("demo@toutvfs.test", "demo"))
+    claims = {"email": "demo@toutvfs.test", "tier": "Member"}
+    valid = emulator.app.jwt.encode(claims, lifetime=3600)
+    forged = JwtSigner(b"another emulator").encode(claims, lifetime=3600)
+    expired = emulator.app.jwt.encode(claims, lifetime=-10)
+    accepted = validate(client, 910003, {**headers, "Authorization": f"Bearer {valid}"})
+    assert accepted.status_code == 200
+    assert accepted.json()["errorCode"] == 0
+    for token in ("", "nonsense", "a.b.c", forged, expired):
+        bearer = {**headers, "Authorization": f"Bearer {token}".strip()}
+        response = validate(client, 910003, bearer)
+        assert response.status_code == 401, token
         assert response.json()["errorMessage"]["errorCode"] == 401
         assert response.json()["errorMessage"]["text"]
 

@@ -24,14 +24,28 @@ V2 = "/ott/catalog/v2/toutv"
 # Payload file, request path, query, and whether it needs a member account.
 CASES: list[tuple[str, str, dict[str, str], bool]] = [
     ("browse.json", f"{V2}/browse", {}, False),
+    ("browse.json", "/ott/catalog/v3/toutv/browse", {}, False),
     ("category.json", f"{V2}/category/serie", {"pageSize": "4"}, False),
+    (
+        "category.json",
+        f"{V2}/category/serie",
+        {"pageSize": "4", "pageNumber": "2"},
+        False,
+    ),
     ("search-v2.json", f"{V2}/search", {"term": "fleuve"}, False),
     ("search-v1.json", "/ott/catalog/v1/toutv/search", {"term": "marée"}, False),
+    ("search-v1.json", "/ott/catalog/v1/toutv/search", {"term": "*"}, False),
     ("show.json", f"{V2}/show/les-heritiers-du-fleuve", {}, False),
     (
         "meta-jsonobject.json",
         "/media/meta/v1/index.ashx",
         {"idMedia": "910001", "output": "jsonObject"},
+        False,
+    ),
+    (
+        "meta-jsonobject.json",
+        "/media/meta/v1/index.ashx",
+        {"idMedia": "991002", "output": "jsonObject"},
         False,
     ),
     (
@@ -41,7 +55,10 @@ CASES: list[tuple[str, str, dict[str, str], bool]] = [
         False,
     ),
     ("validation-ok.json", "/media/validation/v2/", {"idMedia": "910001"}, False),
+    # Every refusal has one shape: login required, geo-blocked, premium only.
     ("validation-refusal.json", "/media/validation/v2/", {"idMedia": "910003"}, False),
+    ("validation-refusal.json", "/media/validation/v2/", {"idMedia": "991001"}, False),
+    ("validation-refusal.json", "/media/validation/v2/", {"idMedia": "910012"}, False),
     ("validation-drm.json", "/media/validation/v2/", {"idMedia": "991002"}, False),
     (
         "subscriber-profile.json",

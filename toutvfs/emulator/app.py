@@ -12,7 +12,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -70,7 +70,11 @@ class Application:
         self.shaping: list[Shaping] = [*shaping, *catalogue.shaping]
         for episode in catalogue.episodes.values():
             if episode.shaping is not None:
-                self.shaping.append(episode.shaping)
+                # An episode's shaping, like its faults, applies to it alone.
+                scoped = episode.shaping
+                if scoped.id_media is None:
+                    scoped = replace(scoped, id_media=episode.id_media)
+                self.shaping.append(scoped)
         self.request_log: list[RequestRecord] = []
         self.stopping = threading.Event()
         self.base_url = ""
