@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import re
 import signal
@@ -13,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from toutvfs.fs.control import STATUS_NAME
 
 # Generous bounds that catch hangs; nothing here measures speed.
 MOUNT_TIMEOUT = 120.0
@@ -79,10 +83,45 @@ def start_mount(mountpoint: Path, log_path: Path, *args: str) -> Mount:
         if process.poll() is not None:
             log_file.close()
             raise AssertionError(f"toutvfs exited early:\n{mount.log()}")
-        return os.path.ismount(mountpoint)
+        return serves_mountpoint(mountpoint, process.pid)
 
-    wait_for(ready, MOUNT_TIMEOUT, "the mount")
+    try:
+        wait_for(ready, MOUNT_TIMEOUT, f"toutvfs (pid {process.pid}) to mount")
+    except AssertionError:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+            log_file.close()
+            _unmount_if_stale(mountpoint)
+        raise
     return mount
+
+
+def _unmount_if_stale(mountpoint: Path) -> None:
+    """Detach a mount whose daemon died, such as one killed after a timeout."""
+    try:
+        os.listdir(mountpoint)
+    except OSError as exc:
+        if exc.errno == errno.ENOTCONN:
+            subprocess.run(["fusermount3", "-u", "-z", str(mountpoint)], check=False)
+
+
+def serves_mountpoint(mountpoint: Path, pid: int) -> bool:
+    """Return whether the toutvfs process *pid* serves *mountpoint*.
+
+    A mountpoint whose device differs from its parent's is a mount, but it
+    may be a stale one left by an earlier process. Only the process that
+    serves the mount writes its own pid into the status file at the root.
+    """
+    try:
+        if os.stat(mountpoint).st_dev == os.stat(mountpoint.parent).st_dev:
+            return False
+        status = json.loads((mountpoint / STATUS_NAME).read_bytes())
+    except (OSError, ValueError):
+        # ENOTCONN from a stale mount, ENOENT before the mount, or a status
+        # file of another program.
+        return False
+    return isinstance(status, dict) and status.get("pid") == pid
 
 
 def _attributes(line: str) -> dict[str, str]:

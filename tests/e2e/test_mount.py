@@ -22,6 +22,7 @@ from .mounting import (
     MOUNT_TIMEOUT,
     UNMOUNT_TIMEOUT,
     openssl_reference,
+    serves_mountpoint,
     start_mount,
     wait_for,
 )
@@ -197,6 +198,48 @@ def test_demo_mounts_and_sigint_exits_0(tmp_path: Path) -> None:
         status = mount.stop(signal.SIGINT)
     assert status == 0, mount.log()
     assert not os.path.ismount(mount.path)
+
+
+def test_start_mount_rejects_busy_mountpoint(emulator: Any, tmp_path: Path) -> None:
+    first = start_mount(
+        tmp_path / "mnt", tmp_path / "first.log", "--emulator", emulator.base_url
+    )
+    try:
+        # The second process finds the first one's mount and exits 1, so
+        # the helper must not take the first mount for the second one's.
+        with pytest.raises(AssertionError, match="toutvfs exited early"):
+            start_mount(
+                tmp_path / "mnt",
+                tmp_path / "second.log",
+                "--emulator",
+                emulator.base_url,
+            )
+        assert serves_mountpoint(first.path, first.process.pid)
+    finally:
+        assert first.stop() == 0, first.log()
+
+
+def test_start_mount_waits_past_stale_mount(emulator: Any, tmp_path: Path) -> None:
+    mountpoint = tmp_path / "mnt"
+    dead = start_mount(
+        mountpoint, tmp_path / "dead.log", "--emulator", emulator.base_url
+    )
+    dead.process.kill()
+    dead.process.wait(timeout=UNMOUNT_TIMEOUT)
+    dead.log_file.close()
+    try:
+        mount = start_mount(
+            mountpoint, tmp_path / "new.log", "--emulator", emulator.base_url
+        )
+    except AssertionError:
+        subprocess.run(["fusermount3", "-u", "-z", str(mountpoint)], check=False)
+        raise
+    try:
+        assert serves_mountpoint(mountpoint, mount.process.pid)
+        assert "unmounted the stale mount" in mount.log()
+        assert media_files(mountpoint)
+    finally:
+        assert mount.stop() == 0, mount.log()
 
 
 def test_demo_script_mounts_and_ctrl_c_unmounts(tmp_path: Path) -> None:
