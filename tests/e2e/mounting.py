@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from toutvfs.fs.control import STATUS_NAME
 
@@ -124,6 +124,25 @@ def serves_mountpoint(mountpoint: Path, pid: int) -> bool:
     return isinstance(status, dict) and status.get("pid") == pid
 
 
+def ffprobe(path: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    return dict(json.loads(result.stdout))
+
+
 def _attributes(line: str) -> dict[str, str]:
     """Parse the attribute list of an HLS tag such as ``#EXT-X-KEY:...``."""
     values: dict[str, str] = {}
@@ -133,18 +152,66 @@ def _attributes(line: str) -> dict[str, str]:
     return values
 
 
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return bytes(response.read())
+class UnsupportedEncryption(Exception):
+    """A playlist uses a ``METHOD`` that `openssl_reference` cannot decrypt."""
+
+
+def _get(url: str, byterange: tuple[int, int] | None = None) -> bytes:
+    """Fetch *url*, or only ``(offset, length)`` of it with a Range request."""
+    request = urllib.request.Request(url)
+    if byterange is not None:
+        offset, length = byterange
+        request.add_header("Range", f"bytes={offset}-{offset + length - 1}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        data = bytes(response.read())
+        if byterange is not None:
+            assert response.status == 206, f"{url}: status {response.status}"
+            assert len(data) == byterange[1], f"{url}: {len(data)} bytes"
+        return data
+
+
+def anonymous_master_url(base_url: str, id_media: str) -> str:
+    """Return the signed master playlist URL of an anonymous validation."""
+    query = urllib.parse.urlencode({"idMedia": id_media, "tech": "hls"})
+    body = json.loads(_get(f"{base_url}/media/validation/v2/?{query}"))
+    assert body["errorCode"] == 0, body
+    return str(body["url"])
+
+
+def openssl_decrypt(data: bytes, key: bytes, iv_hex: str) -> bytes:
+    """Decrypt AES-128-CBC with the ``openssl enc`` command line, unpadded."""
+    command = ["openssl", "enc", "-aes-128-cbc", "-d", "-K", key.hex(), "-iv", iv_hex]
+    result = subprocess.run(
+        command, input=data, capture_output=True, check=True, timeout=60
+    )
+    return result.stdout
+
+
+def _byterange(value: str, ends: dict[str, int], url: str) -> tuple[int, int]:
+    """Return ``(offset, length)`` of an ``EXT-X-BYTERANGE`` value for *url*.
+
+    Without ``@offset`` the range starts where the previous range of the
+    same resource ended.
+    """
+    length, _, offset = value.partition("@")
+    start = int(offset) if offset else ends.get(url, 0)
+    ends[url] = start + int(length)
+    return start, int(length)
 
 
 def openssl_reference(master_url: str, resolution: str) -> bytes:
     """Return the bytes a variant should read as, decrypted by ``openssl``.
 
-    Parses the playlists line by line and decrypts each segment with the
-    ``openssl enc`` command line, so that no code of toutvfs's reader is
-    involved. Handles AES-128 with explicit or implicit IVs and clear
-    segments.
+    Parses the playlists line by line with plain ``urllib`` and decrypts
+    each segment with the ``openssl enc`` command line, so that no code of
+    toutvfs's reader is involved. Handles AES-128 with explicit or implicit
+    IVs, key rotation, ``METHOD=NONE``, clear segments, an ``EXT-X-MAP``
+    init section (written once, before the segments) and
+    ``EXT-X-BYTERANGE`` sub-ranges, each decrypted on its own.
+
+    Raises:
+        UnsupportedEncryption: a key tag has a method other than AES-128
+            or NONE, such as SAMPLE-AES.
     """
     master = _get(master_url).decode()
     lines = master.splitlines()
@@ -154,9 +221,16 @@ def openssl_reference(master_url: str, resolution: str) -> bytes:
             if _attributes(line).get("RESOLUTION") == resolution:
                 media_url = urllib.parse.urljoin(master_url, lines[index + 1])
     assert media_url is not None, f"no variant {resolution} in the master playlist"
+    return _media_reference(media_url)
+
+
+def _media_reference(media_url: str) -> bytes:
     playlist = _get(media_url).decode().splitlines()
     sequence = 0
-    key: tuple[str, bytes, str | None] | None = None
+    key: tuple[bytes, str | None] | None = None
+    init_section: tuple[str, tuple[int, int] | None] | None = None
+    byterange: str | None = None
+    range_ends: dict[str, int] = {}
     output = bytearray()
     for line in playlist:
         if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
@@ -165,31 +239,34 @@ def openssl_reference(master_url: str, resolution: str) -> bytes:
             attrs = _attributes(line)
             if attrs["METHOD"] == "NONE":
                 key = None
-            else:
-                assert attrs["METHOD"] == "AES-128", attrs
+            elif attrs["METHOD"] == "AES-128":
                 key_url = urllib.parse.urljoin(media_url, attrs["URI"])
-                key = (key_url, _get(key_url), attrs.get("IV"))
+                key = (_get(key_url), attrs.get("IV"))
+            else:
+                raise UnsupportedEncryption(attrs["METHOD"])
+        elif line.startswith("#EXT-X-MAP:"):
+            # NOTE: an init section that follows a key is encrypted. The
+            # emulator serves init sections clear, so none is decrypted here.
+            assert key is None, "encrypted EXT-X-MAP is not handled"
+            attrs = _attributes(line)
+            map_url = urllib.parse.urljoin(media_url, attrs["URI"])
+            map_range = None
+            if "BYTERANGE" in attrs:
+                map_range = _byterange(attrs["BYTERANGE"], range_ends, map_url)
+            if (map_url, map_range) != init_section:
+                init_section = (map_url, map_range)
+                output += _get(map_url, map_range)
+        elif line.startswith("#EXT-X-BYTERANGE:"):
+            byterange = line.split(":", 1)[1]
         elif line and not line.startswith("#"):
-            data = _get(urllib.parse.urljoin(media_url, line))
+            url = urllib.parse.urljoin(media_url, line)
+            part = None if byterange is None else _byterange(byterange, range_ends, url)
+            byterange = None
+            data = _get(url, part)
             if key is None:
                 output += data
             else:
-                iv = key[2][2:] if key[2] else f"{sequence:032x}"
-                result = subprocess.run(
-                    [
-                        "openssl",
-                        "enc",
-                        "-aes-128-cbc",
-                        "-d",
-                        "-K",
-                        key[1].hex(),
-                        "-iv",
-                        iv,
-                    ],
-                    input=data,
-                    capture_output=True,
-                    check=True,
-                )
-                output += result.stdout
+                iv = key[1][2:] if key[1] else f"{sequence:032x}"
+                output += openssl_decrypt(data, key[0], iv)
             sequence += 1
     return bytes(output)

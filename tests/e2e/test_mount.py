@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from toutvfs.config import Config
 from .mounting import (
     MOUNT_TIMEOUT,
     UNMOUNT_TIMEOUT,
+    ffprobe,
     openssl_reference,
     serves_mountpoint,
     start_mount,
@@ -54,25 +54,6 @@ def master_url(base_url: str, id_media: str) -> str:
             return await session.validate(id_media)
 
     return trio.run(validate)
-
-
-def ffprobe(path: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(path),
-        ],
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
-    return dict(json.loads(result.stdout))
 
 
 def test_listing_has_seasons_episodes_and_variants(mounted: Any) -> None:
