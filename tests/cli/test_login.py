@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import signal
@@ -176,15 +177,30 @@ def test_mount_with_expired_stored_token(
     assert not os.path.ismount(mountpoint)
 
 
-def test_mount_refreshes_expired_stored_token(
-    home: Path, emulator: Emulator, mountpoint: Path, tmp_path: Path
-) -> None:
+def store_expired_login(
+    home: Path, emulator: Emulator, refresh_token: str | None = None
+) -> dict[str, object]:
+    """Log in as the demo user, then mark the stored token as expired.
+
+    *refresh_token*, when given, replaces the stored refresh token. Returns
+    the stored credentials as written.
+    """
     login = log_in_demo(emulator, "demo")
     assert login.returncode == 0, login.stderr
     path = credentials_file(home)
-    before = json.loads(path.read_text())
-    before["expires"] = time.time() - 5
-    path.write_text(json.dumps(before))
+    stored = json.loads(path.read_text())
+    stored["expires"] = time.time() - 5
+    if refresh_token is not None:
+        stored["refresh_token"] = refresh_token
+    path.write_text(json.dumps(stored))
+    return dict(stored)
+
+
+def test_mount_refreshes_expired_stored_token(
+    home: Path, emulator: Emulator, mountpoint: Path, tmp_path: Path
+) -> None:
+    before = store_expired_login(home, emulator)
+    path = credentials_file(home)
     log = tmp_path / "toutvfs.log"
     for root in mount_emulator(emulator, mountpoint, log):
         assert read_first_media(root) == 4096
@@ -196,3 +212,26 @@ def test_mount_refreshes_expired_stored_token(
     assert f"token of {DEMO_USER} refreshed" in text
     assert after["refresh_token"] not in text
     assert before["refresh_token"] not in text
+
+
+def test_rejected_refresh_token_listing_is_eacces(
+    home: Path, emulator: Emulator, mountpoint: Path, tmp_path: Path
+) -> None:
+    stored = store_expired_login(
+        home, emulator, refresh_token="refresh-token-the-service-rejects"
+    )
+    log = tmp_path / "toutvfs.log"
+    episode = "shows/Les Héritiers du fleuve/Saison 1/S01E01 Le départ"
+    for root in mount_emulator(emulator, mountpoint, log):
+        # Listing the episode validates its media, which needs the account.
+        with pytest.raises(OSError) as caught:
+            os.listdir(root / episode)
+        assert caught.value.errno == errno.EACCES
+        assert os.path.isdir(root / "shows")
+    text = log.read_text()
+    lines = [line for line in text.splitlines() if episode in line]
+    assert len(lines) == 1, text
+    assert " ERROR " in lines[0]
+    assert "rejected the refresh token" in lines[0]
+    assert lines[0].endswith("run `toutvfs login`, then mount again")
+    assert stored["refresh_token"] not in text

@@ -130,12 +130,16 @@ class FakeStream:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.closed = False
+        # Raised by every read once set, as by a stream whose source fails.
+        self.failure: Exception | None = None
 
     @property
     def size(self) -> int:
         return len(self.data)
 
     async def read(self, offset: int, size: int) -> bytes:
+        if self.failure is not None:
+            raise self.failure
         return self.data[offset : offset + size]
 
     async def close(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pyfuse3
 import pytest
 
+from toutvfs.errors import InvalidCredentials
 from toutvfs.fs.operations import Operations
 from toutvfs.fs.source import ShowEntry
 from toutvfs.fs.tree import Tree
@@ -100,6 +101,28 @@ async def test_open_unsupported_media_is_eacces(
         in errors[0]
     )
     assert "SAMPLE-AES" in errors[0]
+
+
+async def test_read_with_rejected_login_is_eacces(
+    ops: Operations, streams: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), b"640x360.ts")
+    info = await ops.open(attr.st_ino, os.O_RDONLY, CTX)
+    streams.opened[0].failure = InvalidCredentials(
+        "demo@toutvfs.test", "the service rejected the refresh token; log in again"
+    )
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.read(info.fh, 0, 4096)
+    assert caught.value.errno == errno.EACCES
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert errors[0] == (
+        "reading 4096 bytes at 0 of /shows/Les Héritiers du fleuve/Saison 1/"
+        "S01E01 Le départ/640x360.ts failed: the service rejected the refresh "
+        "token; log in again; run `toutvfs login`, then mount again"
+    )
+    assert ops.failed_requests == 1
+    await ops.release(info.fh)
 
 
 async def test_notice_reads_whole_text(ops: Operations) -> None:

@@ -29,6 +29,7 @@ from pyfuse3 import FileHandleT, FUSEError, InodeT
 
 from toutvfs.errors import (
     Error,
+    InvalidCredentials,
     MediaUnavailable,
     NetworkError,
     NotFound,
@@ -76,7 +77,9 @@ def _errno_for(exc: BaseException) -> int:
     """Return the errno that a failed request reports for *exc*."""
     if isinstance(exc, NotFound):
         return errno.ENOENT
-    if isinstance(exc, MediaUnavailable | UnsupportedMedia):
+    # A rejected login is a permission problem that only the user can fix,
+    # so it gets the errno that programs show as "Permission denied".
+    if isinstance(exc, MediaUnavailable | UnsupportedMedia | InvalidCredentials):
         return errno.EACCES
     if isinstance(exc, NetworkError | StreamError):
         return errno.EIO
@@ -139,6 +142,17 @@ class Operations(pyfuse3.Operations):
             yield
         except FUSEError:
             raise
+        except InvalidCredentials as exc:
+            # The token source keeps a rejected refresh token out of every
+            # later request, so only a new login and a new mount help.
+            self.failed_requests += 1
+            log.error(
+                "%s %s failed: %s; run `toutvfs login`, then mount again",
+                action,
+                self.tree.path_of(node),
+                exc,
+            )
+            raise FUSEError(_errno_for(exc)) from None
         except Error as exc:
             self.failed_requests += 1
             log.error("%s %s failed: %s", action, self.tree.path_of(node), exc)
