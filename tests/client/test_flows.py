@@ -133,6 +133,8 @@ async def test_token_refreshed_before_expiry(emulator, config):
     async with httpx.AsyncClient() as http:
         session = Session(config, http, auth, clock=lambda: now[0])
         await session.validate("910001")
+        first_token = auth._token
+        first_refresh = auth._refresh_token
         since = len(emulator.request_log)
         # Thirty seconds before exp is inside the renewal margin. The token
         # has not expired, so the client renews it with the refresh token.
@@ -143,6 +145,10 @@ async def test_token_refreshed_before_expiry(emulator, config):
     assert "/910002/" in url
     assert auth.logins == 1
     assert auth.refreshes == 1
+    assert first_token is not None
+    assert auth._token is not None
+    assert auth._token != first_token
+    assert auth._refresh_token != first_refresh
     assert endpoints.count("token") == 1
     assert endpoints.count("authorize") == 0
     assert endpoints.count("self-asserted") == 0
