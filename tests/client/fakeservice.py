@@ -18,7 +18,7 @@ import httpx
 
 from toutvfs.config import Config
 
-from . import fakehls, payloads
+from . import payloads
 
 BASE = "http://service.test"
 DEMO_USER = "ana@example.test"
@@ -52,7 +52,6 @@ class FakeService:
         self.refresh_tokens: set[str] = set()
         self.validation: dict[str, Any] = {}
         self.index_status = 200
-        self.hls_failures: dict[str, int] = {}
         self.routes: dict[str, Handler] = {
             "/ott/catalog/v2/toutv/browse": lambda r: json_response(payloads.browse()),
             "/ott/catalog/v2/toutv/search": self._search_v2,
@@ -94,10 +93,6 @@ class FakeService:
             return json_response({"message": "not found"}, 404)
         if path.startswith("/b2c/"):
             return self._b2c(request, path)
-        if path.startswith("/hls/"):
-            return fakehls.respond(
-                path, request.headers.get("Range"), self.hls_failures
-            )
         return json_response({"message": f"no route {path}"}, 404)
 
     # -- catalogue --------------------------------------------------------

@@ -258,3 +258,149 @@ def test_no_home_falls_back_to_working_directory(tmp_path, monkeypatch):
     cache = UserCache.open(USER, env={}, cwd=tmp_path)
     assert cache.path.parent == tmp_path / ".toutv3-cache"
     cache.release()
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Forget the directories that earlier tests were warned about."""
+    monkeypatch.setattr(cache_module, "_warned_shared", set())
+
+
+def shared_directory(path: Path) -> Path:
+    path.mkdir(parents=True)
+    path.chmod(0o755)
+    return path
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_user_cache_created_private(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cache = UserCache.open(USER, env={}, cwd=tmp_path)
+    assert cache.path is not None
+    assert cache.path.parent == tmp_path / "xdg" / "toutv3"
+    cache.release()
+    assert mode_of(tmp_path / "xdg" / "toutv3") == 0o700
+
+
+def test_user_cache_tightened_to_0700(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    directory = shared_directory(tmp_path / "xdg" / "toutv3")
+    with caplog.at_level(logging.INFO, logger="toutvfs.client.cache"):
+        cache = UserCache.open(USER, env={}, cwd=tmp_path)
+    assert cache.path is not None
+    assert cache.path.parent == directory
+    cache.store.put("k", 1)
+    cache.release()
+    assert mode_of(directory) == 0o700
+    assert mode_of(cache.path) == 0o600
+    assert "changed from mode 755 to 700" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_fallback_cache_tightened_to_0700(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        cache_module,
+        "candidate_directories",
+        lambda env, cwd: [tmp_path / ".toutv3-cache"],
+    )
+    directory = shared_directory(tmp_path / ".toutv3-cache")
+    cache = UserCache.open(USER, env={}, cwd=tmp_path)
+    assert cache.path.parent == directory
+    cache.release()
+    assert mode_of(directory) == 0o700
+
+
+def test_user_cache_of_other_user_skipped(tmp_path, monkeypatch, caplog):
+    other = shared_directory(tmp_path / "xdg" / "toutv3")
+    monkeypatch.setattr(cache_module, "candidate_directories", lambda env, cwd: [other])
+    owner = other.stat().st_uid
+    # The process runs as a user other than the directory's owner, which works
+    # without root, unlike a chown.
+    monkeypatch.setattr(cache_module.os, "geteuid", lambda: owner + 1)
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        cache = UserCache.open(USER, env={}, cwd=tmp_path)
+    assert cache.path is None
+    assert cache.store is None
+    cache.release()
+    assert mode_of(other) == 0o755
+    assert list(other.iterdir()) == []
+    message = f"belongs to user id {owner}, not to this user ({owner + 1})"
+    assert message in caplog.text
+    assert "no usable cache directory" in caplog.text
+
+
+def test_chmod_failure_skips_directory(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    directory = shared_directory(tmp_path / "xdg" / "toutv3")
+    fallback = shared_directory(tmp_path / ".toutv3-cache")
+
+    def chmod_not_permitted(path, mode):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(cache_module.os, "chmod", chmod_not_permitted)
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        cache = UserCache.open(USER, env={}, cwd=tmp_path)
+    assert cache.path is None
+    assert cache.store is None
+    assert cache.save() is False
+    cache.release()
+    assert mode_of(directory) == 0o755
+    assert mode_of(fallback) == 0o755
+    assert caplog.text.count("cannot change the mode of cache directory") == 2
+    assert "no usable cache directory" in caplog.text
+
+
+def test_named_directory_created_private(tmp_path, fresh_warnings, caplog):
+    directory = tmp_path / "named"
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        cache = open_cache(directory)
+    cache.release()
+    assert mode_of(directory) == 0o700
+    assert caplog.records == []
+
+
+def test_named_directory_mode_kept(tmp_path, fresh_warnings, caplog):
+    directory = shared_directory(tmp_path / "named")
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        first = open_cache(directory)
+        first.store.put("k", 1)
+        first.release()
+        second = open_cache(directory)
+        second.release()
+    assert mode_of(directory) == 0o755
+    files = sorted(directory.iterdir())
+    assert [path.suffix for path in files] == [".json", ".lock"]
+    for path in files:
+        assert mode_of(path) == 0o600
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "has mode 755" in warnings[0].getMessage()
+    assert f"chmod 700 {directory}" in warnings[0].getMessage()
+
+
+def test_named_private_directory_no_warning(tmp_path, fresh_warnings, caplog):
+    directory = tmp_path / "named"
+    directory.mkdir()
+    directory.chmod(0o700)
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        cache = open_cache(directory)
+    cache.release()
+    assert mode_of(directory) == 0o700
+    assert caplog.records == []
+
+
+def test_existing_files_made_private(tmp_path, fresh_warnings):
+    first = open_cache(tmp_path / "named")
+    first.store.put("k", 1)
+    first.release()
+    lock = first.path.with_suffix(".lock")
+    first.path.chmod(0o644)
+    lock.chmod(0o644)
+    again = open_cache(tmp_path / "named")
+    assert mode_of(lock) == 0o600
+    assert again.store.get("k") == 1
+    again.release()
+    assert mode_of(again.path) == 0o600

@@ -1,114 +1,154 @@
-"""Client tests: media versions and `iter_download` over a small AES-128 HLS."""
+"""Client tests: media versions and `iter_download` against the emulator.
+
+Episode 910001 of the demo catalogue plays the default generated media in
+the ``aes`` mode: two variants of 12 AES-128 segments each. A download must
+write the emulator's clear segments, byte for byte.
+"""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
 from toutvfs.client.facade import Client
-from toutvfs.errors import DownloadError, NetworkTimeout, NoSpaceLeft, UnsupportedMedia
+from toutvfs.emulator import Emulator, Fault
+from toutvfs.errors import DownloadError, NetworkTimeout, NoSpaceLeft
 
-from . import fakehls
-from .conftest import FAST_RETRIES
-from .fakeservice import DEMO_PASSWORD, DEMO_USER, FakeService
+from .conftest import FAST_RETRIES, clear_segments
+
+USER = "demo@toutvfs.test"
+PASSWORD = "demo"
+ID_MEDIA = 910001
+# The first segment's name: the default profile starts at sequence 4816.
+FIRST_SEGMENT = "/seg_04816.ts"
 
 
 @pytest.fixture
-def client(service: FakeService, tmp_path, monkeypatch):
+def client(config, tmp_path, monkeypatch):
     monkeypatch.setenv("TOUTV3_CACHE_DIR", str(tmp_path / "cache"))
-    with Client(
-        DEMO_USER,
-        DEMO_PASSWORD,
-        config=service.config,
-        transport=service.transport(),
-        policy=FAST_RETRIES,
-    ) as made:
+    with Client(USER, PASSWORD, config=config, policy=FAST_RETRIES) as made:
         yield made
 
 
-def episode(client: Client, season: int = 1, index: int = 0):
-    return client.get_show("la-maison-des-marees").season_lineups[season].items[index]
+def episode(client: Client):
+    item = client.get_show("les-heritiers-du-fleuve").season_lineups[1].items[0]
+    assert item.id_media == str(ID_MEDIA)
+    return item
 
 
-def segment_requests(service: FakeService, bandwidth: int, index: int) -> list:
-    name = f"/s{bandwidth}_{index}.ts"
-    return [r for r in service.requests if r.url.path.endswith(name)]
+def segment_statuses(emulator: Emulator, since: int) -> list[int]:
+    log = emulator.request_log[since:]
+    return [record.status for record in log if record.endpoint == "segment"]
 
 
-def test_media_versions_lowest_first(client):
-    versions = episode(client).media_versions
-    assert [version.bandwidth for version in versions] == [500000, 1500000]
-    assert versions[0].resolution == (640, 360)
-    assert versions[1].resolution == (1280, 720)
-    assert versions[0].id_media == "720001"
+def whole_segment_paths(emulator: Emulator, since: int) -> list[str]:
+    """Return the paths of the segments fetched whole since *since*.
+
+    Opening a stream also fetches the last 32 bytes of every segment, with
+    a range request that returns 206, to learn its exact size. It may fetch the
+    first segment whole, so tests count from the first progress on.
+    """
+    log = emulator.request_log[since:]
+    return [r.path for r in log if r.endpoint == "segment" and r.status == 200]
 
 
-def test_media_versions_drm(client):
-    with pytest.raises(UnsupportedMedia) as info:
-        assert episode(client, season=2).media_versions == []
-    assert info.value.signal == "availableTechs"
-
-
-def test_download_exact_bytes(client, tmp_path):
+def test_download_exact_bytes(emulator, client, tmp_path):
+    segments = clear_segments(emulator, ID_MEDIA, 0)
+    expected = b"".join(segments)
     version = episode(client).media_versions[0]
     target = tmp_path / "episode.ts"
-    progress = list(version.create_download().iter_download(target, chunk_size=1000))
-    expected = fakehls.plaintext(500000)
+    chunk_size = 65536
+    progress = list(
+        version.create_download().iter_download(target, chunk_size=chunk_size)
+    )
+    assert len(segments) == 12
     assert target.read_bytes() == expected
     last = progress[-1]
     assert last.dl_bytes == len(expected)
-    assert last.dl_segments == 3
-    assert last.total_segments == 3
+    assert last.dl_segments == 12
+    assert last.total_segments == 12
     assert last.dl_seconds >= 0
     assert progress[0].dl_bytes == 0
+    assert progress[0].dl_segments == 0
     assert [p.dl_bytes for p in progress] == sorted(p.dl_bytes for p in progress)
-    # One progress after each chunk: 5 + 8 + 4 chunks of at most 1000 bytes.
-    assert len(progress) == 1 + 5 + 8 + 4
+    # The start, then one progress after each chunk of each segment.
+    chunks = sum(math.ceil(len(segment) / chunk_size) for segment in segments)
+    assert len(progress) == 1 + chunks
 
 
-def test_download_resumes_after_whole_parts(client, tmp_path):
+def test_download_resumes_after_whole_parts(emulator, client, tmp_path):
+    segments = clear_segments(emulator, ID_MEDIA, 1)
+    expected = b"".join(segments)
+    first = len(segments[0])
     version = episode(client).media_versions[1]
-    expected = fakehls.plaintext(1500000)
-    first = fakehls.SEGMENT_SIZES[0]
     target = tmp_path / "partial.ts"
     # A first part of zeros, which resuming keeps as it is, plus 100 bytes of
     # the second part, which it drops.
     target.write_bytes(bytes(first) + expected[first : first + 100])
-    progress = list(version.create_download().iter_download(target))
+    download = version.create_download().iter_download(target)
+    start = next(download)
+    since = len(emulator.request_log)
+    progress = [start, *download]
     written = target.read_bytes()
+    assert len(written) == len(expected)
     assert written[:first] == bytes(first)
     assert written[first:] == expected[first:]
     assert progress[0].dl_segments == 1
     assert progress[0].dl_bytes == first
-    # The start, then 2 chunks of 4096 bytes for part 1 and 1 for part 2.
-    assert len(progress) == 4
+    # The start, then one progress per chunk of 4096 bytes of parts 1 to 11.
+    chunks = sum(math.ceil(len(segment) / 4096) for segment in segments[1:])
+    assert len(progress) == 1 + chunks
+    fetched = whole_segment_paths(emulator, since)
+    assert len(fetched) == 11
+    assert not [path for path in fetched if path.endswith(FIRST_SEGMENT)]
 
 
-def test_download_complete_file_is_kept(client, service, tmp_path):
+def test_download_complete_file_is_kept(emulator, client, tmp_path):
+    expected = b"".join(clear_segments(emulator, ID_MEDIA, 0))
     version = episode(client).media_versions[0]
     target = tmp_path / "done.ts"
-    expected = fakehls.plaintext(500000)
     target.write_bytes(expected)
-    progress = list(version.create_download().iter_download(target))
+    download = version.create_download().iter_download(target)
+    start = next(download)
+    since = len(emulator.request_log)
+    progress = [start, *download]
     assert target.read_bytes() == expected
     assert len(progress) == 1
-    assert progress[0].dl_segments == 3
+    assert progress[0].dl_segments == 12
+    assert progress[0].dl_bytes == len(expected)
+    assert segment_statuses(emulator, since) == []
 
 
-def test_download_longer_file_restarts(client, tmp_path):
+def test_download_longer_file_restarts(emulator, client, tmp_path):
+    expected = b"".join(clear_segments(emulator, ID_MEDIA, 0))
     version = episode(client).media_versions[0]
     target = tmp_path / "other.ts"
-    target.write_bytes(b"x" * 100_000)
-    list(version.create_download().iter_download(target))
-    assert target.read_bytes() == fakehls.plaintext(500000)
+    target.write_bytes(b"x" * (len(expected) + 100_000))
+    progress = list(version.create_download().iter_download(target))
+    assert target.read_bytes() == expected
+    assert progress[0].dl_bytes == 0
 
 
-def test_download_retries_failed_segment(client, service, tmp_path):
+def test_download_retries_failed_segment(emulator, client, tmp_path):
+    expected = b"".join(clear_segments(emulator, ID_MEDIA, 0))
     version = episode(client).media_versions[0]
-    service.hls_failures["s500000_1.ts"] = 2
     target = tmp_path / "retry.ts"
-    list(version.create_download().iter_download(target))
-    assert target.read_bytes() == fakehls.plaintext(500000)
-    assert service.hls_failures["s500000_1.ts"] == 0
+    download = version.create_download().iter_download(target)
+    # The first progress comes once the stream is open, after the requests
+    # for the sizes, so the fault hits requests for whole segments.
+    assert next(download).dl_bytes == 0
+    since = len(emulator.request_log)
+    fault = Fault("status", endpoint="segment", id_media=ID_MEDIA, first=2)
+    emulator.faults.append(fault)
+    list(download)
+    assert target.read_bytes() == expected
+    assert fault.fired == 2
+    statuses = segment_statuses(emulator, since)
+    assert statuses.count(503) == 2
+    # The open kept the first segment, so parts 1 to 11 are fetched whole.
+    assert statuses.count(200) == 11
+    assert len(statuses) == 13
 
 
 def test_download_no_space_left(client):
@@ -149,6 +189,12 @@ class FlakyStream:
 
 
 def test_part_retried_after_engine_gives_up(client, monkeypatch):
+    """Check `Download` retries a part whose read fails after the engine's retries.
+
+    The stream is a stand-in because the engine makes up to 6 attempts per
+    segment request, with backoff, so making it give up through emulator faults
+    would take seconds per part.
+    """
     from toutvfs.client import download as download_module
 
     monkeypatch.setattr(download_module, "PART_RETRY_DELAY", 0.0)
@@ -160,11 +206,18 @@ def test_part_retried_after_engine_gives_up(client, monkeypatch):
 
 
 def test_part_fails_after_attempts(client, monkeypatch):
+    """Check `Download` gives up on a part after `PART_ATTEMPTS` failed reads.
+
+    The stream is a stand-in because the engine makes up to 6 attempts per
+    segment request, with backoff, so 3 failed reads through emulator faults
+    would take seconds.
+    """
     from toutvfs.client import download as download_module
 
     monkeypatch.setattr(download_module, "PART_RETRY_DELAY", 0.0)
     download = episode(client).media_versions[0].create_download()
     stream = FlakyStream(failures=10)
-    with pytest.raises(DownloadError, match="part 1 of media 720001 failed after 3"):
+    message = f"part 1 of media {ID_MEDIA} failed after 3"
+    with pytest.raises(DownloadError, match=message):
         download._fetch_part(stream, (0, 10, 30), 1)
     assert stream.reads == download_module.PART_ATTEMPTS

@@ -27,27 +27,11 @@ from toutvfs.errors import (
     UnsupportedMedia,
 )
 
-from .conftest import FAST_RETRIES
+from .conftest import FAST_RETRIES, clear_segments, endpoint_count
 
 USER = "demo@toutvfs.test"
 PASSWORD = "demo"
 HERITIERS = "les-heritiers-du-fleuve"
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with Emulator() as running:
-        yield running
-
-
-@pytest.fixture
-def config(emulator) -> Config:
-    emulator.faults.clear()
-    return Config.for_emulator(emulator.base_url)
-
-
-def endpoint_count(emulator: Emulator, endpoint: str, since: int = 0) -> int:
-    return sum(1 for r in emulator.request_log[since:] if r.endpoint == endpoint)
 
 
 async def test_catalogue_matches_emulator(emulator, config):
@@ -133,6 +117,8 @@ async def test_token_refreshed_before_expiry(emulator, config):
     async with httpx.AsyncClient() as http:
         session = Session(config, http, auth, clock=lambda: now[0])
         await session.validate("910001")
+        first_token = auth._token
+        first_refresh = auth._refresh_token
         since = len(emulator.request_log)
         # Thirty seconds before exp is inside the renewal margin. The token
         # has not expired, so the client renews it with the refresh token.
@@ -143,6 +129,10 @@ async def test_token_refreshed_before_expiry(emulator, config):
     assert "/910002/" in url
     assert auth.logins == 1
     assert auth.refreshes == 1
+    assert first_token is not None
+    assert auth._token is not None
+    assert auth._token != first_token
+    assert auth._refresh_token != first_refresh
     assert endpoints.count("token") == 1
     assert endpoints.count("authorize") == 0
     assert endpoints.count("self-asserted") == 0
@@ -366,12 +356,8 @@ def test_download_ts_modes_exact_bytes(emulator, lab_client, tmp_path, id_media)
     version = item.media_versions[0]
     target = tmp_path / "episode.ts"
     progress = list(version.create_download().iter_download(target, chunk_size=65536))
-    episode = emulator.catalogue.episodes[id_media]
-    media = emulator.media_set(episode.profile).variants[0]
-    clear = media.segments["clear"]
-    expected = b"".join(
-        (media.directory / "clear" / segment.name).read_bytes() for segment in clear
-    )
+    clear = clear_segments(emulator, id_media, 0)
+    expected = b"".join(clear)
     written = target.read_bytes()
     assert len(written) == len(expected)
     assert written == expected

@@ -11,6 +11,7 @@ import httpx
 
 from toutvfs.config import Config
 from toutvfs.emulator import Emulator
+from toutvfs.emulator.tokens import JwtSigner
 
 PROFILE = "/ott/subscription/v2/toutv/subscriber/profile"
 
@@ -90,10 +91,26 @@ def test_refresh_token_rotates(config: Config, login_flow: Any) -> None:
     body = fresh.json()
     assert body["token_type"] == "Bearer"
     assert body["refresh_token"] != tokens["refresh_token"]
+    # The refresh usually comes in the same second as the login, and then only
+    # the jti makes the two access tokens differ.
+    assert body["access_token"] != tokens["access_token"]
+    assert body["id_token"] != tokens["id_token"]
+    assert claims(body["access_token"])["jti"] != claims(tokens["access_token"])["jti"]
     assert claims(body["access_token"])["email"] == "demo@toutvfs.test"
     reused = httpx.post(url, data=form)
     assert reused.status_code == 400
     assert reused.json()["error"] == "invalid_grant"
+
+
+def test_tokens_same_second_differ() -> None:
+    signer = JwtSigner(clock=lambda: 1_800_000_000.0)
+    issued = [signer.encode({"email": "demo@toutvfs.test"}, 3600) for _ in range(3)]
+    assert len(set(issued)) == 3
+    ids = [signer.decode(token)["jti"] for token in issued]
+    assert len(set(ids)) == 3
+    for token in issued:
+        assert signer.decode(token)["iat"] == 1_800_000_000
+        assert signer.decode(token)["exp"] == 1_800_003_600
 
 
 def password_grant(config: Config, email: str, password: str) -> httpx.Response:

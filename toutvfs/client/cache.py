@@ -13,6 +13,12 @@ The directory is the first of these that can be created and written:
 ``./.toutv3-cache``. Directories are created with mode 0700 and files with
 0600. A save writes a temporary file and renames it over the old one, so a
 crash leaves the old file or the new one, never half of one.
+
+toutvfs owns the last two directories, so an existing one of another mode is
+changed to 0700, and one owned by another user is skipped. The directory in
+``$TOUTV3_CACHE_DIR`` belongs to the user who named it, so its mode is never
+changed. When it gives other users any access, the client logs one warning,
+and only the 0600 modes of the files keep them private.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -44,6 +51,9 @@ FALLBACK_DIR_NAME = ".toutv3-cache"
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+
+# Directories of $TOUTV3_CACHE_DIR already warned about as open to others.
+_warned_shared: set[Path] = set()
 
 
 def candidate_directories(
@@ -68,21 +78,83 @@ def candidate_directories(
     return candidates
 
 
-def _usable(directory: Path) -> bool:
+def _usable(directory: Path, *, named: bool) -> bool:
+    """Create *directory* if needed and return whether the cache may use it.
+
+    *named* is true for the directory of ``$TOUTV3_CACHE_DIR``, whose mode is
+    left as the user set it.
+    """
     try:
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        status = directory.stat()
     except OSError as exc:
         log.debug("cache directory %s cannot be created: %s", directory, exc)
         return False
-    return os.access(directory, os.W_OK | os.X_OK)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return False
+    if named:
+        _warn_if_shared(directory, stat.S_IMODE(status.st_mode))
+        return True
+    return _make_private(directory, status)
+
+
+def _warn_if_shared(directory: Path, mode: int) -> None:
+    """Warn once per process and directory when other users can access it."""
+    if mode & 0o077 and directory not in _warned_shared:
+        _warned_shared.add(directory)
+        log.warning(
+            "cache directory %s (from $%s) has mode %o, which gives other "
+            "users access to it; the cache files in it stay mode 600. Run "
+            "`chmod 700 %s` to make the directory private",
+            directory,
+            CACHE_DIR_VARIABLE,
+            mode,
+            directory,
+        )
+
+
+def _make_private(directory: Path, status: os.stat_result) -> bool:
+    """Change the mode of a directory that toutvfs owns to 0700.
+
+    Returns False, after a warning, when the directory belongs to another
+    user or its mode cannot be changed, so the next candidate is tried.
+    """
+    if status.st_uid != os.geteuid():
+        log.warning(
+            "cache directory %s belongs to user id %d, not to this user (%d); "
+            "skipping it",
+            directory,
+            status.st_uid,
+            os.geteuid(),
+        )
+        return False
+    mode = stat.S_IMODE(status.st_mode)
+    if mode == DIR_MODE:
+        return True
+    try:
+        os.chmod(directory, DIR_MODE)
+    except OSError as exc:
+        log.warning(
+            "cannot change the mode of cache directory %s from %o to 700: %s; "
+            "skipping it",
+            directory,
+            mode,
+            exc,
+        )
+        return False
+    log.info("cache directory %s changed from mode %o to 700", directory, mode)
+    return True
 
 
 def find_directory(
     env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> Path | None:
     """Return the first usable cache directory, or None when none is."""
+    environ = os.environ if env is None else env
+    explicit = environ.get(CACHE_DIR_VARIABLE)
+    named = Path(explicit) if explicit else None
     for directory in candidate_directories(env, cwd):
-        if _usable(directory):
+        if _usable(directory, named=directory == named):
             return directory
     return None
 
@@ -230,7 +302,13 @@ def _entries(raw: Any) -> Iterator[tuple[str, float, Any]]:
 
 
 def _open_private(path: Path) -> IO[bytes]:
+    """Open or create *path* and set its mode to 0600, whatever it was before."""
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    try:
+        os.fchmod(descriptor, FILE_MODE)
+    except OSError:
+        os.close(descriptor)
+        raise
     return os.fdopen(descriptor, "r+b")
 
 

@@ -21,6 +21,10 @@ from typing import Any
 
 Clock = Callable[[], float]
 
+# Random bytes in the ``jti`` claim of each JWT. At 128 bits, two tokens
+# sharing a ``jti`` are negligibly unlikely.
+JTI_BYTES = 16
+
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -42,9 +46,18 @@ class JwtSigner:
         self._clock = clock
 
     def encode(self, claims: dict[str, Any], lifetime: float) -> str:
-        """Return a JWT of *claims* with ``iat`` now and ``exp`` after *lifetime*."""
+        """Return a JWT of *claims* with ``iat`` now and ``exp`` after *lifetime*.
+
+        ``iat`` and ``exp`` are whole seconds, so a random ``jti`` (JWT ID)
+        makes two tokens issued in the same second differ.
+        """
         now = int(self._clock())
-        body = {**claims, "iat": now, "exp": now + int(lifetime)}
+        body = {
+            **claims,
+            "iat": now,
+            "exp": now + int(lifetime),
+            "jti": secrets.token_urlsafe(JTI_BYTES),
+        }
         header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
         payload = _b64url(json.dumps(body, separators=(",", ":")).encode())
         signature = self._sign(f"{header}.{payload}")
