@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from clitools import EXIT_TIMEOUT, HlsServer, toutvfs, wait_for
 
+from toutvfs.emulator import Emulator
+
 pytestmark = pytest.mark.fuse
 
 
@@ -205,3 +207,124 @@ def test_two_mounts_share_cache_dir(
     assert len(key_files) == 2
     leftovers = [p for p in (cache / "segments").rglob("*") if p.is_file()]
     assert sorted(leftovers) == sorted(entries + key_files)
+
+
+def stop_mount(mountpoint: Path) -> None:
+    os.kill(status_of(mountpoint)["pid"], signal.SIGTERM)
+    wait_for(lambda: not os.path.ismount(mountpoint), EXIT_TIMEOUT, "the unmount")
+
+
+def private_files(root: Path) -> list[Path]:
+    """Return the files under *root*, checking modes 0600 and 0700 on the way."""
+    assert root.stat().st_mode & 0o777 == 0o700
+    files = []
+    for path in sorted(root.rglob("*")):
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), path
+        if path.is_file():
+            files.append(path)
+    return files
+
+
+def test_pinned_plays_after_remount_offline(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    """A new mount lists and plays a pinned file with the server gone."""
+    cache = tmp_path / "cache"
+    log = tmp_path / "toutvfs.log"
+    # The query is a stand-in for a signature, which no log line may show.
+    master = hls_server.url + "?sig=offline-secret"
+    common = ("--hls", master, "--cache-dir", str(cache))
+    assert toutvfs(*common, "--log-file", str(log), str(mountpoint)).returncode == 0
+    small = mountpoint / "master" / "320x180.ts"
+    try:
+        assert toutvfs("prefetch", str(small)).returncode == 0
+        online = small.read_bytes()
+    finally:
+        stop_mount(mountpoint)
+    playlists = private_files(cache / "playlists")
+    assert [path.relative_to(cache).as_posix() for path in playlists] == [
+        "playlists/hls-1/180p-264k.json"
+    ]
+    listings = private_files(cache / "listings")
+    assert [path.relative_to(cache).as_posix() for path in listings] == [
+        "listings/hls-1/180p-264k.json"
+    ]
+    hls_server.stop()
+
+    assert toutvfs(*common, "--log-file", str(log), str(mountpoint)).returncode == 0
+    try:
+        assert sorted(os.listdir(mountpoint / "master")) == ["320x180.ts", "640x360.ts"]
+        assert small.stat().st_size == len(online)
+        assert small.read_bytes() == online
+        with pytest.raises(OSError) as caught:
+            (mountpoint / "master" / "640x360.ts").read_bytes()
+        assert caught.value.errno == errno.EIO
+        text = log.read_text()
+        assert "serving the stored listing media:hls-1" in text
+        assert "hls-1/180p-264k: the network failed" in text
+        assert "offline-secret" not in text
+
+        result = toutvfs("unpin", str(small))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "toutvfs: unpinned 1 of 1 files\n"
+        assert [p for p in (cache / "playlists").rglob("*") if p.is_file()] == []
+        assert [p for p in (cache / "listings").rglob("*") if p.is_file()] == []
+    finally:
+        stop_mount(mountpoint)
+
+
+def test_toutv_pinned_plays_after_remount_offline(
+    home: Path, mountpoint: Path, tmp_path: Path
+) -> None:
+    """A TOU.TV mount lists and plays a pinned episode with the emulator stopped."""
+    cache = tmp_path / "cache"
+    log = tmp_path / "toutvfs.log"
+    env = dict(os.environ, TOUTVFS_PASSWORD="demo")
+    episode = Path("shows", "Les Héritiers du fleuve", "Saison 1", "S01E01 Le départ")
+    with Emulator() as emulator:
+        common = (
+            "--emulator",
+            emulator.base_url,
+            "--user",
+            "demo@toutvfs.test",
+            "--cache-dir",
+            str(cache),
+            "--log-file",
+            str(log),
+        )
+        result = toutvfs(*common, str(mountpoint), env=env)
+        assert result.returncode == 0, result.stderr
+        pinned = mountpoint / episode / "320x180.ts"
+        try:
+            names = sorted(os.listdir(mountpoint / episode))
+            assert toutvfs("prefetch", str(pinned)).returncode == 0
+            online = pinned.read_bytes()
+        finally:
+            stop_mount(mountpoint)
+    playlists = private_files(cache / "playlists")
+    assert len(playlists) == 1
+    listings = private_files(cache / "listings")
+    assert len(listings) == 1
+    stored = listings[0].read_text()
+    assert sorted(json.loads(stored)["records"]) == [
+        "media:" + json.loads(stored)["media_key"].removeprefix("toutv-"),
+        "show:les-heritiers-du-fleuve",
+        "shows",
+    ]
+    assert "demo@toutvfs.test" not in stored
+
+    # The emulator is stopped, so its port refuses connections.
+    result = toutvfs(*common, str(mountpoint), env=env)
+    assert result.returncode == 0, result.stderr
+    try:
+        assert "Les Héritiers du fleuve" in os.listdir(mountpoint / "shows")
+        assert "Saison 1" in os.listdir(mountpoint / episode.parent.parent)
+        assert sorted(os.listdir(mountpoint / episode)) == names
+        assert pinned.read_bytes() == online
+        with pytest.raises(OSError) as caught:
+            (mountpoint / episode / "640x360.ts").read_bytes()
+        assert caught.value.errno == errno.EIO
+        assert "serving the stored listing shows" in log.read_text()
+    finally:
+        stop_mount(mountpoint)

@@ -42,7 +42,7 @@ from toutvfs.fs.source import (
     Subsection,
     VariantEntry,
 )
-from toutvfs.hls import Engine
+from toutvfs.hls import Engine, Variant
 
 log = logging.getLogger(__name__)
 
@@ -271,17 +271,7 @@ class Backend:
             )
         variants = await self.engine.variants(master_url)
         return PlayableMedia(
-            variants=[
-                VariantEntry(
-                    key=variant.key,
-                    bandwidth=variant.bandwidth,
-                    resolution=variant.resolution,
-                    codecs=variant.codecs or "",
-                    average_bandwidth=variant.average_bandwidth,
-                )
-                for variant in variants
-            ],
-            caption_url=meta.caption_url or "",
+            variants=variant_entries(variants), caption_url=meta.caption_url or ""
         )
 
     # Streams
@@ -297,6 +287,20 @@ class Backend:
             return await self.session.validate(id_media)
 
         return await self.engine.open(_media_key(id_media), variant_key, resolve)
+
+
+def variant_entries(variants: list[Variant]) -> list[VariantEntry]:
+    """Return the directory view of the engine's variants, in the same order."""
+    return [
+        VariantEntry(
+            key=variant.key,
+            bandwidth=variant.bandwidth,
+            resolution=variant.resolution,
+            codecs=variant.codecs or "",
+            average_bandwidth=variant.average_bandwidth,
+        )
+        for variant in variants
+    ]
 
 
 def _media_key(id_media: str) -> str:

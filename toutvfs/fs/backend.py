@@ -9,6 +9,7 @@ only the media versions that ``--versions`` selects.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -216,9 +217,11 @@ class VersionFilter:
         return await self.inner.show(slug)
 
     async def media(self, id_media: str) -> PlayableMedia:
+        # A copy, because the catalogue below may keep the record it returned.
         media = await self.inner.media(id_media)
-        media.variants = select_versions(media.variants, self.versions)
-        return media
+        return dataclasses.replace(
+            media, variants=select_versions(media.variants, self.versions)
+        )
 
     async def sections(self) -> list[SectionEntry]:
         return await self.inner.sections()

@@ -12,8 +12,9 @@ network. Pins are stored in ``pins.json`` in the cache directory, and the
 open stream is per mount. A new mount protects the pinned entries it finds
 on disk, because the segment cache records each entry's key beside it.
 
-NOTE: a new mount still needs the network to list a pinned file's directory
-and to fetch its playlists before it can play the file from the cache.
+A pin also stores what a new mount needs without the network: the listing
+records along the file's path (`toutvfs.fs.offline`) and the variant's
+media playlist (`toutvfs.hls.offline`). Unpinning deletes both.
 
 The control socket, a Unix socket in the runtime directory named after the
 mountpoint, takes one JSON request per line: ``{"op": "pin", "inode": N}``
@@ -42,6 +43,7 @@ from pyfuse3 import InodeT
 from toutvfs import __version__
 from toutvfs.fs.backend import TrafficCounters
 from toutvfs.fs.nodes import DirectoryNode, Kind, MediaNode, Node, TextNode
+from toutvfs.fs.offline import ListingStore
 from toutvfs.fs.operations import Operations
 from toutvfs.fs.source import Stream
 from toutvfs.fs.tree import Tree
@@ -177,10 +179,17 @@ class PinError(Exception):
 class Pinner:
     """Pins media versions of one mount; see the module docstring."""
 
-    def __init__(self, tree: Tree, backend: PinBackend, store: PinStore) -> None:
+    def __init__(
+        self,
+        tree: Tree,
+        backend: PinBackend,
+        store: PinStore,
+        listings: ListingStore,
+    ) -> None:
         self.tree = tree
         self.backend = backend
         self.store = store
+        self.listings = listings
         self._held: dict[int, Stream] = {}
 
     def install(self) -> None:
@@ -218,8 +227,16 @@ class Pinner:
             )
         size = self._held[inode].size
         key = self.backend.cache_media_key(node.id_media)
-        self.store.add(key, node.variant.key, self.tree.path_of(node))
-        log.info("pinned %s (%d bytes)", self.tree.path_of(node), size)
+        path = self.tree.path_of(node)
+        # Stored before the pin is recorded, so that a recorded pin always
+        # has them; a failed write fails the request.
+        await self.backend.engine.keep_offline(key, node.variant.key)
+        records = self.tree.records_along(node)
+        await trio.to_thread.run_sync(
+            self.listings.save, key, node.variant.key, path, records
+        )
+        self.store.add(key, node.variant.key, path)
+        log.info("pinned %s (%d bytes, %d listing records)", path, size, len(records))
         return {"size": size, "cache_limit": cache.limit, "cache_bytes": cache.total}
 
     async def unpin(self, inode: int) -> dict[str, Any]:
@@ -231,6 +248,8 @@ class Pinner:
             await stream.close()
         key = self.backend.cache_media_key(node.id_media)
         found = self.store.remove(key, node.variant.key)
+        await self.backend.engine.drop_offline(key, node.variant.key)
+        await trio.to_thread.run_sync(self.listings.remove, key, node.variant.key)
         log.info("unpinned %s", self.tree.path_of(node))
         return {"was_pinned": found or stream is not None}
 

@@ -23,7 +23,7 @@ import httpx
 import trio
 
 from toutvfs.fs import names
-from toutvfs.fs.adapter import StreamSettings
+from toutvfs.fs.adapter import StreamSettings, variant_entries
 from toutvfs.fs.backend import (
     CountingTransport,
     EngineOptions,
@@ -33,6 +33,7 @@ from toutvfs.fs.backend import (
 )
 from toutvfs.fs.listings import MEDIA_EXTENSION, variant_stems
 from toutvfs.fs.nodes import DirectoryNode, Kind, MediaNode, Node
+from toutvfs.fs.offline import ListingStore, OfflineCatalogue
 from toutvfs.fs.source import (
     PlayableMedia,
     SectionEntry,
@@ -40,7 +41,6 @@ from toutvfs.fs.source import (
     ShowEntry,
     Stream,
     Subsection,
-    VariantEntry,
 )
 from toutvfs.fs.tree import Tree
 from toutvfs.hls import Engine
@@ -122,9 +122,14 @@ class HlsBackend:
         """Return the engine's media key of *id_media*: the playlist's key."""
         return id_media
 
-    def build_tree(self, ttl: float) -> Tree:
-        """Return a tree whose root lists the playlists."""
-        tree = Tree(self, self, ttl=ttl)
+    def build_tree(self, ttl: float, listings: ListingStore | None = None) -> Tree:
+        """Return a tree whose root lists the playlists.
+
+        The playlist directories are served from *listings* when the
+        network fails.
+        """
+        listings = listings or ListingStore(None)
+        tree = Tree(OfflineCatalogue(self, listings), self, ttl=ttl)
         tree.root.loader = self._list_root
         self._tree = tree
         return tree
@@ -148,20 +153,8 @@ class HlsBackend:
         tree = self.tree
         key = directory.identity.removeprefix("hls:")
         playlist = self.playlists[key]
-        found = await self.engine.variants(playlist.url)
-        entries = select_versions(
-            [
-                VariantEntry(
-                    key=variant.key,
-                    bandwidth=variant.bandwidth,
-                    resolution=variant.resolution,
-                    codecs=variant.codecs or "",
-                    average_bandwidth=variant.average_bandwidth,
-                )
-                for variant in found
-            ],
-            self.versions,
-        )
+        media = await tree.catalogue.media(key)
+        entries = select_versions(media.variants, self.versions)
         nodes: list[Node] = []
         for variant, stem in zip(entries, variant_stems(entries), strict=True):
             identity = f"media:{key}:{variant.key}"
@@ -189,7 +182,8 @@ class HlsBackend:
         log.info("%s: %d variants", playlist.name, len(nodes))
         return nodes
 
-    # Catalogue: the TOU.TV parts of the protocol list nothing here.
+    # Catalogue: the TOU.TV parts of the protocol, other than media, list
+    # nothing here.
 
     async def shows(self) -> list[ShowEntry]:
         return []
@@ -198,7 +192,9 @@ class HlsBackend:
         return ShowDetail(slug=slug, title=slug)
 
     async def media(self, id_media: str) -> PlayableMedia:
-        return PlayableMedia()
+        """Return the variants of the master playlist whose key is *id_media*."""
+        found = await self.engine.variants(self.playlists[id_media].url)
+        return PlayableMedia(variants=variant_entries(found))
 
     async def sections(self) -> list[SectionEntry]:
         return []

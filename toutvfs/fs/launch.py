@@ -22,6 +22,7 @@ from toutvfs.fs.control import (
     controlled,
 )
 from toutvfs.fs.hls_tree import HlsBackend
+from toutvfs.fs.offline import LISTINGS_NAME, ListingStore, OfflineCatalogue
 from toutvfs.fs.tree import DEFAULT_TTL, Tree
 from toutvfs.hls import Engine
 
@@ -60,23 +61,24 @@ def mount(
     startup: mounting.StartupSignals | None = None,
 ) -> int:
     """Mount what *request* describes until unmounted or signalled; return 0."""
+    cache_dir = request.settings.cache_dir
+    listings = ListingStore(cache_dir / LISTINGS_NAME if cache_dir else None)
     backend: TunedBackend | HlsBackend
     tree: Tree
     if request.hls_urls:
         backend = HlsBackend(
             list(request.hls_urls), request.settings, request.engine, request.versions
         )
-        tree = backend.build_tree(request.ttl)
+        tree = backend.build_tree(request.ttl, listings)
     else:
         backend = TunedBackend(
             request.config, request.auth, request.settings, request.engine
         )
-        catalogue = VersionFilter(backend, request.versions)
+        catalogue = VersionFilter(OfflineCatalogue(backend, listings), request.versions)
         tree = Tree(catalogue, backend, ttl=request.ttl)
 
-    cache_dir = request.settings.cache_dir
     store = PinStore(cache_dir / PINS_NAME if cache_dir is not None else None)
-    pinner = Pinner(tree, backend, store)
+    pinner = Pinner(tree, backend, store, listings)
     socket_path = control_socket_path(request.mountpoint)
 
     def current_engine() -> Engine | None:

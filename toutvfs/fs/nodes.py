@@ -11,6 +11,7 @@ import enum
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from toutvfs.fs.source import EpisodeEntry, SeasonEntry, ShowEntry, VariantEntry
 
@@ -68,6 +69,8 @@ class DirectoryNode(Node):
         members: the shows a subsection directory links to.
         season: the season this directory stands for, if any.
         episode: the episode this directory stands for, if any.
+        records: the catalogue records of the last listing, by record key,
+            which `toutvfs.fs.offline` stores for pinned files.
     """
 
     loader: Loader | None = None
@@ -79,6 +82,7 @@ class DirectoryNode(Node):
     members: tuple[ShowEntry, ...] = ()
     season: SeasonEntry | None = None
     episode: EpisodeEntry | None = None
+    records: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(eq=False)

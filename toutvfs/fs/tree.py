@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import trio
 
@@ -30,6 +31,7 @@ from toutvfs.fs.nodes import (
     RemoteNode,
     TextNode,
 )
+from toutvfs.fs.offline import LISTING_RECORDS
 from toutvfs.fs.source import Catalogue, Streams
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,18 @@ class Tree:
             node = parent
         return "/" + "/".join(reversed(parts))
 
+    def records_along(self, node: Node) -> dict[str, Any]:
+        """Return the catalogue records of the listings from the root to *node*."""
+        records: dict[str, Any] = {}
+        current = self.nodes.get(node.parent)
+        while isinstance(current, DirectoryNode):
+            for key, value in current.records.items():
+                records.setdefault(key, value)
+            if current.inode == ROOT_INODE:
+                break
+            current = self.nodes.get(current.parent)
+        return records
+
     async def entries(self, directory: DirectoryNode) -> list[Node]:
         """Return the entries of *directory*, listing it if it is stale."""
         lock = self._locks.setdefault(directory.inode, trio.Lock())
@@ -135,6 +149,8 @@ class Tree:
 
     async def _load(self, directory: DirectoryNode) -> None:
         assert directory.loader is not None
+        records: dict[str, Any] = {}
+        token = LISTING_RECORDS.set(records)
         try:
             children = await directory.loader(directory)
         except Error as exc:
@@ -147,6 +163,9 @@ class Tree:
             )
             directory.loaded_at = self._clock()
             return
+        finally:
+            LISTING_RECORDS.reset(token)
+        directory.records = records
         for child in children:
             previous = self.nodes.get(child.inode)
             if isinstance(previous, DirectoryNode) and isinstance(child, DirectoryNode):

@@ -5,6 +5,10 @@ the layout store when the segment list matches, or measures every part
 (one small ranged request each) and stores the result for good. Streams of
 the same media and variant share one `Source`, which runs the fetch jobs.
 
+When the network fails during an open (no connection, or a timeout), a
+variant whose media playlist `keep_offline` stored opens from that playlist
+and its stored layout instead, and its reads come from the segment cache.
+
 Fetch jobs run as tasks outside the caller's nursery, so that an
 interrupted read does not cancel a fetch that other readers wait for. They
 go to the nursery given to `Engine`, or else run as trio system tasks,
@@ -21,7 +25,9 @@ import httpx
 import trio
 
 from toutvfs.errors import (
+    ConnectionError,
     Error,
+    NetworkError,
     NetworkTimeout,
     PlaylistError,
     SegmentError,
@@ -31,7 +37,8 @@ from toutvfs.hls.buffers import BufferPool
 from toutvfs.hls.cache import CacheKey, SegmentCache
 from toutvfs.hls.crypto import CryptoError, Data
 from toutvfs.hls.fetch import Fetcher, RetryPolicy
-from toutvfs.hls.layout import Layout, LayoutStore
+from toutvfs.hls.layout import Layout, LayoutStore, fingerprint
+from toutvfs.hls.offline import PlaylistStore
 from toutvfs.hls.parts import KeyRing, PartChanged, measure_part
 from toutvfs.hls.playlist import Part, Variant, parse_master, parse_media, redact
 from toutvfs.hls.readahead import ReadaheadSettings
@@ -57,8 +64,8 @@ class Engine:
     Args:
         http: the client for every request; the engine sets per-request
             timeouts and never closes it.
-        cache_dir: root of the segment cache and, by default, of the layout
-            store; None turns the disk cache off.
+        cache_dir: root of the segment cache, of the stored playlists and,
+            by default, of the layout store; None turns the disk cache off.
         cache_size: bound in bytes on the segment cache; 0 turns it off.
         layout_dir: where layouts go; defaults to ``cache_dir/"layouts"``,
             and with neither, layouts stay in memory.
@@ -89,6 +96,9 @@ class Engine:
         if layout_dir is None and cache_dir is not None:
             layout_dir = cache_dir / "layouts"
         self.layouts = LayoutStore(layout_dir)
+        self.playlists = PlaylistStore(
+            cache_dir / "playlists" if cache_dir is not None else None
+        )
         self.cache: SegmentCache | None = None
         if cache_dir is not None and cache_size > 0:
             self.cache = SegmentCache(cache_dir / "segments", cache_size, self._pinned)
@@ -201,13 +211,9 @@ class Engine:
             source = self._sources.get(identity)
             created = source is None
             if source is None:
-                with trio.move_on_after(deadline) as scope:
-                    source = await self._new_source(media_key, variant_key, resolve)
-                if scope.cancelled_caught or source is None:
-                    raise NetworkTimeout(
-                        f"opening {media_key}/{variant_key} did not finish "
-                        f"within {deadline:g} s"
-                    )
+                source = await self._open_source(
+                    media_key, variant_key, resolve, deadline
+                )
                 self._sources[identity] = source
             source.streams += 1
             stream = Stream(source, self.readahead, self._release)
@@ -216,6 +222,76 @@ class Engine:
                 source.holds_first = False
                 source.unwant(source.first_segment)
         return stream
+
+    async def _open_source(
+        self, media_key: str, variant_key: str, resolve: Resolve, deadline: float
+    ) -> Source:
+        """Return a new source from the network, or from the stored playlist."""
+        failure: NetworkError
+        source = None
+        try:
+            with trio.move_on_after(deadline) as scope:
+                source = await self._new_source(media_key, variant_key, resolve)
+        except (ConnectionError, NetworkTimeout) as exc:
+            failure = exc
+        else:
+            if source is not None and not scope.cancelled_caught:
+                return source
+            failure = NetworkTimeout(
+                f"opening {media_key}/{variant_key} did not finish "
+                f"within {deadline:g} s"
+            )
+        stored = await trio.to_thread.run_sync(
+            self._stored_source, media_key, variant_key, resolve
+        )
+        if stored is None:
+            raise failure
+        log.warning(
+            "%s/%s: the network failed (%s); opening the stored playlist, "
+            "so only cached parts can be read",
+            media_key,
+            variant_key,
+            failure,
+        )
+        return stored
+
+    def _stored_source(
+        self, media_key: str, variant_key: str, resolve: Resolve
+    ) -> Source | None:
+        """Return a source of the stored playlist and layout, or None. Blocks."""
+        parts = self.playlists.load(media_key, variant_key)
+        if parts is None:
+            return None
+        layout = self.layouts.load(media_key, variant_key)
+        if layout is None or layout.fingerprint != fingerprint(parts):
+            log.warning(
+                "%s/%s: the stored playlist has no matching layout; "
+                "it cannot be opened offline",
+                media_key,
+                variant_key,
+            )
+            return None
+        return Source(self.shared, media_key, variant_key, resolve, parts, layout)
+
+    async def keep_offline(self, media_key: str, variant_key: str) -> None:
+        """Store the media playlist of an open variant for offline opens.
+
+        Raises:
+            ValueError: no stream of the variant is open.
+            OSError: the file cannot be written.
+        """
+        source = self._sources.get((media_key, variant_key))
+        if source is None:
+            raise ValueError(f"{media_key}/{variant_key} is not open")
+        await trio.to_thread.run_sync(
+            self.playlists.save, media_key, variant_key, source.parts
+        )
+
+    async def drop_offline(self, media_key: str, variant_key: str) -> bool:
+        """Delete the stored media playlist of a variant; False if none was."""
+        return await trio.to_thread.run_sync(
+            self.playlists.remove, media_key, variant_key
+        )
 
     def _release(self, source: Source) -> None:
         source.streams -= 1

@@ -66,3 +66,23 @@ def write_atomic(path: Path, *chunks: bytes | bytearray, durable: bool = True) -
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def variant_file(directory: Path, media_key: str, variant_key: str) -> Path:
+    """Return the JSON file of one media variant under *directory*."""
+    return directory / safe_name(media_key) / f"{safe_name(variant_key)}.json"
+
+
+def remove_variant_file(path: Path) -> bool:
+    """Delete a `variant_file` and its media directory once empty.
+
+    Returns False if the file did not exist.
+    """
+    if not path.exists():
+        return False
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:
+        pass  # other variants of the media still have files
+    return True
