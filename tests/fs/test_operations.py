@@ -246,3 +246,38 @@ async def test_media_listed_lowest_first(ops: Operations) -> None:
     fh = await ops.opendir(episode.st_ino, CTX)
     media = [node.name for node in ops._listings[fh] if node.name.endswith(".ts")]
     assert media == ["320x180.ts", "640x360.ts"]
+
+
+class Context:
+    """The one field of `pyfuse3.RequestContext` that lookup reads."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+
+@pytest.mark.parametrize("parts", [[], [b"search"], [b"shows"]])
+async def test_lookup_long_name_is_enametoolong(
+    ops: Operations, catalogue: Any, parts: list[bytes]
+) -> None:
+    parent = (await lookup_path(ops, *parts)).st_ino
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.lookup(parent, b"a" * 256, Context(1))
+    assert caught.value.errno == errno.ENAMETOOLONG
+    assert [call for call in catalogue.calls if call.startswith("search:")] == []
+
+
+async def test_search_name_limit_is_255_bytes(ops: Operations) -> None:
+    search = await lookup_path(ops, b"search")
+    attr = await ops.lookup(search.st_ino, "é".encode() * 127 + b"a", Context(1))
+    assert stat.S_ISDIR(attr.st_mode)
+
+
+@pytest.mark.parametrize("name", [b"fle\nuve", b"\x1b[31m", b"bad\xff"])
+async def test_search_invalid_name_is_enoent(
+    ops: Operations, catalogue: Any, name: bytes
+) -> None:
+    search = await lookup_path(ops, b"search")
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.lookup(search.st_ino, name, Context(1))
+    assert caught.value.errno == errno.ENOENT
+    assert [call for call in catalogue.calls if call.startswith("search:")] == []

@@ -36,6 +36,7 @@ from toutvfs.errors import (
     StreamError,
     UnsupportedMedia,
 )
+from toutvfs.fs.names import NAME_MAX
 from toutvfs.fs.nodes import (
     DirectoryNode,
     LinkNode,
@@ -209,6 +210,8 @@ class Operations(pyfuse3.Operations):
         self, parent_inode: InodeT, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
         directory = self._directory(parent_inode)
+        if len(name) > NAME_MAX:
+            raise FUSEError(errno.ENAMETOOLONG)
         text = os.fsdecode(name)
         if text == REFRESH_NAME:
             log.info("refresh of %s requested", self.tree.path_of(directory))
@@ -355,7 +358,7 @@ class Operations(pyfuse3.Operations):
         data.f_bsize = BLOCK_SIZE
         data.f_frsize = BLOCK_SIZE
         data.f_files = len(self.tree.nodes)
-        data.f_namemax = 255
+        data.f_namemax = NAME_MAX
         return data
 
     async def getxattr(
