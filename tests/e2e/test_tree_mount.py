@@ -350,6 +350,32 @@ def test_search_names_checked(hostile: Emulator, tmp_path: Path) -> None:
         assert mount.stop() == 0, mount.log()
 
 
+def test_search_creating_calls_erofs(hostile: Emulator, tmp_path: Path) -> None:
+    mount = mount_with(hostile, tmp_path, "--user", "demo@toutvfs.test")
+    search = mount.path / "search"
+    outside = tmp_path / "outside"
+    outside.write_text("x")
+    calls: dict[str, Callable[[], object]] = {
+        "mkdir": lambda: os.mkdir(search / "newdir"),
+        "mknod": lambda: os.mkfifo(search / "fifo"),
+        "creat": lambda: os.close(
+            os.open(search / "file", os.O_WRONLY | os.O_CREAT, 0o644)
+        ),
+        "symlink": lambda: os.symlink("target", search / "link"),
+        "link": lambda: os.link(outside, search / "hard"),
+        "rename": lambda: os.rename(search / "Avant", search / "moved"),
+    }
+    try:
+        assert os.listdir(search / "Avant") == ["Avant ∕ Après"]
+        for name, call in calls.items():
+            assert errno_of(call) == errno.EROFS, name
+        assert errno_of(lambda: os.mkdir(search / "Avant")) == errno.EEXIST
+        assert errno_of(lambda: os.rmdir(search / "Avant")) == errno.EROFS
+        assert os.listdir(search) == ["Avant"]
+    finally:
+        assert mount.stop() == 0, mount.log()
+
+
 def test_search_keeps_recent_searches(hostile: Emulator, tmp_path: Path) -> None:
     mount = mount_with(hostile, tmp_path, "--user", "demo@toutvfs.test")
     search = mount.path / "search"

@@ -255,6 +255,17 @@ class Context:
         self.pid = pid
 
 
+CREATING_PID = 4242
+
+
+def creating_ops(tree: Tree, invalidated: list[int]) -> Operations:
+    return Operations(
+        tree,
+        invalidate_attributes=invalidated.append,
+        caller_creates=lambda pid: pid == CREATING_PID,
+    )
+
+
 @pytest.mark.parametrize("parts", [[], [b"search"], [b"shows"]])
 async def test_lookup_long_name_is_enametoolong(
     ops: Operations, catalogue: Any, parts: list[bytes]
@@ -281,3 +292,31 @@ async def test_search_invalid_name_is_enoent(
         await ops.lookup(search.st_ino, name, Context(1))
     assert caught.value.errno == errno.ENOENT
     assert [call for call in catalogue.calls if call.startswith("search:")] == []
+
+
+async def test_creating_lookup_adds_no_search(
+    tree: Tree, invalidated: list[int], catalogue: Any
+) -> None:
+    ops = creating_ops(tree, invalidated)
+    search = await lookup_path(ops, b"search")
+    await ops.lookup(search.st_ino, b"nord", Context(1))
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.lookup(search.st_ino, b"newdir", Context(CREATING_PID))
+    assert caught.value.errno == errno.ENOENT
+    # A search made before is found, so mkdir reports EEXIST as for any name.
+    found = await ops.lookup(search.st_ino, b"nord", Context(CREATING_PID))
+    assert stat.S_ISDIR(found.st_mode)
+    assert [call for call in catalogue.calls if call.startswith("search:")] == [
+        "search:nord"
+    ]
+    handle = await ops.opendir(search.st_ino, Context(1))
+    assert [node.name for node in ops._listings[handle]] == ["nord"]
+    await ops.releasedir(handle)
+
+
+async def test_creating_lookup_elsewhere_unchanged(
+    tree: Tree, invalidated: list[int]
+) -> None:
+    ops = creating_ops(tree, invalidated)
+    attr = await ops.lookup(pyfuse3.ROOT_INODE, b"shows", Context(CREATING_PID))
+    assert stat.S_ISDIR(attr.st_mode)
