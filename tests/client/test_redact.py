@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
 from toutvfs.client import PasswordLogin, Session
-from toutvfs.client.redact import redact_text, redact_url
+from toutvfs.client.redact import RedactingFilter, redact_text, redact_url
 
 from . import payloads
 from .conftest import FAST_RETRIES
@@ -113,3 +114,86 @@ async def test_http_logger_level_kept_when_set(service, caplog, unset_http_logge
     requests = [record for record in caplog.records if record.name == "httpx"]
     assert len(requests) == 1
     assert "/ott/catalog/v2/toutv/browse" in requests[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "[(b'Set-Cookie', b'x-ms-cpim-csrf=c5rf; Path=/b2c/; HttpOnly')]",
+            "[(b'Set-Cookie', b'x-ms-cpim-csrf=REDACTED; Path=/b2c/; HttpOnly')]",
+        ),
+        (
+            "[(b'Cookie', b'x-ms-cpim-csrf=c5rf; x-ms-cpim-trans=tr4ns')]",
+            "[(b'Cookie', b'x-ms-cpim-csrf=REDACTED; x-ms-cpim-trans=REDACTED')]",
+        ),
+        ("('cookie', 'opaquevalue')", "('cookie', ' REDACTED')"),
+        (
+            "{'Set-Cookie': 'hdntl=exp~hmac; Max-Age=60; Secure'}",
+            "{'Set-Cookie': 'hdntl=REDACTED; Max-Age=60; Secure'}",
+        ),
+        (
+            "[(b'Authorization', b'Bearer opaque-t0ken')]",
+            "[(b'Authorization', b'Bearer REDACTED')]",
+        ),
+        ("Cookie: a=1; b=2", "Cookie: a=REDACTED; b=REDACTED"),
+        (
+            "Set-Cookie: s=9; Expires=Wed, 21 Oct 2015 07:28:00 GMT; Path=/",
+            "Set-Cookie: s=REDACTED; Expires=Wed, 21 Oct 2015 07:28:00 GMT; Path=/",
+        ),
+        ("authorization: Basic Zm9vOmJhcg==", "authorization: Basic REDACTED"),
+        ("Authorization: s3cr3t", "Authorization: REDACTED"),
+    ],
+)
+def test_redact_text_header_values(text, expected):
+    assert redact_text(text) == expected
+
+
+def test_redact_text_url_query_and_fragment():
+    text = (
+        "HTTP Request: GET http://h.test/authorize?client_id=app&nonce=n0nce"
+        '&state=st4te&code=c0de&client_secret=s3cret&idMedia=5 "HTTP/1.1 200 OK"'
+    )
+    assert redact_text(text) == (
+        "HTTP Request: GET http://h.test/authorize?client_id=REDACTED"
+        "&nonce=REDACTED&state=REDACTED&code=REDACTED&client_secret=REDACTED"
+        '&idMedia=5 "HTTP/1.1 200 OK"'
+    )
+
+
+def test_redact_text_location_fragment():
+    text = "(b'Location', b'http://h.test/auth-changed#access_token=t&state=s')"
+    assert redact_text(text) == "(b'Location', b'http://h.test/auth-changed#REDACTED')"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("nonce=n0nce&state=st4te", "nonce=REDACTED&state=REDACTED"),
+        ("code=c0de&client_secret=s3cret", "code=REDACTED&client_secret=REDACTED"),
+        (
+            '{"password": "hunter2", "client_secret":"s3cret"}',
+            '{"password": "REDACTED", "client_secret":"REDACTED"}',
+        ),
+    ],
+)
+def test_redact_text_secret_fields(text, expected):
+    assert redact_text(text) == expected
+
+
+def test_filter_redacts_args_and_traceback():
+    record = logging.LogRecord(
+        "httpcore.http11", logging.DEBUG, __file__, 1, "headers %s", None, None
+    )
+    record.args = ([(b"Set-Cookie", b"x-ms-cpim-trans=tr4ns; Path=/")],)
+    try:
+        raise ValueError("failed: http://h.test/token?password=hunter2")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    RedactingFilter().filter(record)
+    assert record.getMessage() == (
+        "headers [(b'Set-Cookie', b'x-ms-cpim-trans=REDACTED; Path=/')]"
+    )
+    assert record.exc_text is not None
+    assert "hunter2" not in record.exc_text
+    assert "password=REDACTED" in record.exc_text

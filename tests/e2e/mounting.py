@@ -60,17 +60,20 @@ class Mount:
         return status
 
 
-def start_mount(mountpoint: Path, log_path: Path, *args: str) -> Mount:
+def start_mount(
+    mountpoint: Path, log_path: Path, *args: str, password: str = "demo"
+) -> Mount:
     """Start ``toutvfs ARGS MOUNTPOINT`` and wait until the mount answers.
 
     The mount gets an empty cache directory of its own beside *log_path*,
     unless *args* name one, so no test reads what another one cached.
+    *password* goes to the mount in ``$TOUTVFS_PASSWORD``.
     """
     mountpoint.mkdir(exist_ok=True)
     if "--cache-dir" not in args and "--no-cache" not in args:
         args = ("--cache-dir", str(log_path.with_suffix(".cache")), *args)
     log_file = log_path.open("wb")
-    env = dict(os.environ, TOUTVFS_PASSWORD="demo")
+    env = dict(os.environ, TOUTVFS_PASSWORD=password)
     process = subprocess.Popen(
         [sys.executable, "-m", "toutvfs", "-f", *args, str(mountpoint)],
         stdout=log_file,

@@ -7,12 +7,14 @@ import os
 import subprocess
 import unicodedata
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from toutvfs.emulator import Emulator
+from toutvfs.fs.searches import MAX_SEARCHES
 
 from .mounting import Mount, start_mount
 
@@ -315,3 +317,72 @@ def test_sample_aes_open_is_eacces(member: Mount) -> None:
     assert "ERROR" in lines[0]
     assert "SAMPLE-AES" in lines[0]
     assert os.path.isdir(member.path / "shows")
+
+
+def errno_of(call: Callable[[], object]) -> int | None:
+    try:
+        call()
+    except OSError as exc:
+        return exc.errno
+    return None
+
+
+def test_search_names_checked(hostile: Emulator, tmp_path: Path) -> None:
+    mount = mount_with(hostile, tmp_path, "--user", "demo@toutvfs.test")
+    search = mount.path / "search"
+    try:
+        for length in (256, 4000):
+            too_long = partial(os.listdir, search / ("a" * length))
+            assert errno_of(too_long) == errno.ENAMETOOLONG, length
+        for name in ("fle\nuve", "tab\there", "esc\x1b[0m", "  "):
+            assert errno_of(partial(os.stat, search / name)) == errno.ENOENT, name
+        nfd = unicodedata.normalize("NFD", "Après")
+        nfc = unicodedata.normalize("NFC", "Après")
+        assert os.listdir(search / nfd) == ["Avant ∕ Après"]
+        assert os.listdir(search / nfc) == ["Avant ∕ Après"]
+        assert os.stat(search / nfd).st_ino == os.stat(search / nfc).st_ino
+        assert os.listdir(search) == [nfc]
+        searches = [r for r in hostile.request_log if r.endpoint == "search"]
+        terms = [record.query.get("term") for record in searches]
+        assert terms.count(nfc) == 1
+        assert terms.count(nfd) == 0
+    finally:
+        assert mount.stop() == 0, mount.log()
+
+
+def test_search_creating_calls_erofs(hostile: Emulator, tmp_path: Path) -> None:
+    mount = mount_with(hostile, tmp_path, "--user", "demo@toutvfs.test")
+    search = mount.path / "search"
+    outside = tmp_path / "outside"
+    outside.write_text("x")
+    calls: dict[str, Callable[[], object]] = {
+        "mkdir": lambda: os.mkdir(search / "newdir"),
+        "mknod": lambda: os.mkfifo(search / "fifo"),
+        "creat": lambda: os.close(
+            os.open(search / "file", os.O_WRONLY | os.O_CREAT, 0o644)
+        ),
+        "symlink": lambda: os.symlink("target", search / "link"),
+        "link": lambda: os.link(outside, search / "hard"),
+        "rename": lambda: os.rename(search / "Avant", search / "moved"),
+    }
+    try:
+        assert os.listdir(search / "Avant") == ["Avant ∕ Après"]
+        for name, call in calls.items():
+            assert errno_of(call) == errno.EROFS, name
+        assert errno_of(lambda: os.mkdir(search / "Avant")) == errno.EEXIST
+        assert errno_of(lambda: os.rmdir(search / "Avant")) == errno.EROFS
+        assert os.listdir(search) == ["Avant"]
+    finally:
+        assert mount.stop() == 0, mount.log()
+
+
+def test_search_keeps_recent_searches(hostile: Emulator, tmp_path: Path) -> None:
+    mount = mount_with(hostile, tmp_path, "--user", "demo@toutvfs.test")
+    search = mount.path / "search"
+    try:
+        for index in range(MAX_SEARCHES + 6):
+            os.stat(search / f"terme{index}")
+        expected = sorted(f"terme{index}" for index in range(6, MAX_SEARCHES + 6))
+        assert sorted(os.listdir(search)) == expected
+    finally:
+        assert mount.stop() == 0, mount.log()

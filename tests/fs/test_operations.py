@@ -246,3 +246,77 @@ async def test_media_listed_lowest_first(ops: Operations) -> None:
     fh = await ops.opendir(episode.st_ino, CTX)
     media = [node.name for node in ops._listings[fh] if node.name.endswith(".ts")]
     assert media == ["320x180.ts", "640x360.ts"]
+
+
+class Context:
+    """The one field of `pyfuse3.RequestContext` that lookup reads."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+
+CREATING_PID = 4242
+
+
+def creating_ops(tree: Tree, invalidated: list[int]) -> Operations:
+    return Operations(
+        tree,
+        invalidate_attributes=invalidated.append,
+        caller_creates=lambda pid: pid == CREATING_PID,
+    )
+
+
+@pytest.mark.parametrize("parts", [[], [b"search"], [b"shows"]])
+async def test_lookup_long_name_is_enametoolong(
+    ops: Operations, catalogue: Any, parts: list[bytes]
+) -> None:
+    parent = (await lookup_path(ops, *parts)).st_ino
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.lookup(parent, b"a" * 256, Context(1))
+    assert caught.value.errno == errno.ENAMETOOLONG
+    assert [call for call in catalogue.calls if call.startswith("search:")] == []
+
+
+async def test_search_name_limit_is_255_bytes(ops: Operations) -> None:
+    search = await lookup_path(ops, b"search")
+    attr = await ops.lookup(search.st_ino, "é".encode() * 127 + b"a", Context(1))
+    assert stat.S_ISDIR(attr.st_mode)
+
+
+@pytest.mark.parametrize("name", [b"fle\nuve", b"\x1b[31m", b"bad\xff"])
+async def test_search_invalid_name_is_enoent(
+    ops: Operations, catalogue: Any, name: bytes
+) -> None:
+    search = await lookup_path(ops, b"search")
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.lookup(search.st_ino, name, Context(1))
+    assert caught.value.errno == errno.ENOENT
+    assert [call for call in catalogue.calls if call.startswith("search:")] == []
+
+
+async def test_creating_lookup_adds_no_search(
+    tree: Tree, invalidated: list[int], catalogue: Any
+) -> None:
+    ops = creating_ops(tree, invalidated)
+    search = await lookup_path(ops, b"search")
+    await ops.lookup(search.st_ino, b"nord", Context(1))
+    with pytest.raises(pyfuse3.FUSEError) as caught:
+        await ops.lookup(search.st_ino, b"newdir", Context(CREATING_PID))
+    assert caught.value.errno == errno.ENOENT
+    # A search made before is found, so mkdir reports EEXIST as for any name.
+    found = await ops.lookup(search.st_ino, b"nord", Context(CREATING_PID))
+    assert stat.S_ISDIR(found.st_mode)
+    assert [call for call in catalogue.calls if call.startswith("search:")] == [
+        "search:nord"
+    ]
+    handle = await ops.opendir(search.st_ino, Context(1))
+    assert [node.name for node in ops._listings[handle]] == ["nord"]
+    await ops.releasedir(handle)
+
+
+async def test_creating_lookup_elsewhere_unchanged(
+    tree: Tree, invalidated: list[int]
+) -> None:
+    ops = creating_ops(tree, invalidated)
+    attr = await ops.lookup(pyfuse3.ROOT_INODE, b"shows", Context(CREATING_PID))
+    assert stat.S_ISDIR(attr.st_mode)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from toutvfs.fs import names, nfo
 from toutvfs.fs.nodes import DirectoryNode, Kind, MediaNode, Node
+from toutvfs.fs.searches import Searches
 from toutvfs.fs.source import EpisodeEntry, PlayableMedia, ShowEntry, VariantEntry
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class Listings:
     def __init__(self, tree: Tree) -> None:
         self.tree = tree
         self.shows_dir: DirectoryNode | None = None
+        self.searches = Searches(tree, self.query)
 
     # The top
 
@@ -93,8 +95,8 @@ class Listings:
         tree = self.tree
         shows = tree.directory(root, "shows", "shows", self.shows)
         self.shows_dir = shows
-        search = tree.directory(root, "search", "search", self.searches)
-        search.on_missing = self.new_search
+        search = tree.directory(root, "search", "search", self.searches.listing)
+        search.on_missing = self.searches.lookup
         return [
             shows,
             tree.directory(root, "sections", "sections", self.sections),
@@ -338,17 +340,6 @@ class Listings:
 
     async def subsection(self, directory: DirectoryNode) -> list[Node]:
         return await self._links(directory, list(directory.members), "../../../")
-
-    async def searches(self, directory: DirectoryNode) -> list[Node]:
-        # The searches made so far stay listed until the next refresh.
-        return list((directory.entries or {}).values())
-
-    def new_search(self, directory: DirectoryNode, name: str) -> Node | None:
-        if not name.strip() or name.startswith("."):
-            return None
-        node = self.tree.directory(directory, f"search:{name}", name, self.query)
-        node.slug = name
-        return node
 
     async def query(self, directory: DirectoryNode) -> list[Node]:
         shows = await self.tree.catalogue.search(directory.slug)

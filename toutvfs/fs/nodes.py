@@ -51,7 +51,7 @@ class Node:
 
 
 Loader = Callable[["DirectoryNode"], Awaitable[list[Node]]]
-MissingHandler = Callable[["DirectoryNode", str], "Node | None"]
+MissingHandler = Callable[["DirectoryNode", str], Awaitable["Node | None"]]
 
 
 @dataclass(eq=False)
@@ -62,8 +62,9 @@ class DirectoryNode(Node):
         loader: coroutine function that lists the entries from the catalogue.
         entries: the last listing by name, or None before the first one.
         loaded_at: monotonic time of the last successful listing.
-        on_missing: called on lookup of a name the listing lacks; it may
-            return a node to add (the ``search`` directory does).
+        on_missing: coroutine function called on lookup of a name the
+            listing lacks. It may return a node to add, as the ``search``
+            directory does.
         slug: the show or category this directory stands for, if any.
         show_title: the title of the show this directory belongs to.
         members: the shows a subsection directory links to.

@@ -36,6 +36,8 @@ from toutvfs.errors import (
     StreamError,
     UnsupportedMedia,
 )
+from toutvfs.fs.caller import caller_creates
+from toutvfs.fs.names import NAME_MAX
 from toutvfs.fs.nodes import (
     DirectoryNode,
     LinkNode,
@@ -101,11 +103,17 @@ class Operations(pyfuse3.Operations):
         self,
         tree: Tree,
         invalidate_attributes: Callable[[int], None] = _invalidate_attributes,
+        caller_creates: Callable[[int], bool] = caller_creates,
     ) -> None:
-        """Serve *tree*; *invalidate_attributes* is replaced in handler tests."""
+        """Serve *tree*.
+
+        Handler tests replace *invalidate_attributes* and *caller_creates*,
+        which returns whether the thread behind a request creates a name.
+        """
         super().__init__()
         self.tree = tree
         self._invalidate_attributes = invalidate_attributes
+        self._caller_creates = caller_creates
         self._uid = os.getuid()
         self._gid = os.getgid()
         self._mounted_ns = time.time_ns()
@@ -209,14 +217,20 @@ class Operations(pyfuse3.Operations):
         self, parent_inode: InodeT, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
         directory = self._directory(parent_inode)
+        if len(name) > NAME_MAX:
+            raise FUSEError(errno.ENAMETOOLONG)
         text = os.fsdecode(name)
         if text == REFRESH_NAME:
             log.info("refresh of %s requested", self.tree.path_of(directory))
             self.tree.invalidate(directory)
             raise FUSEError(errno.ENOENT)
+        # The kernel looks a name up before mkdir, mknod, symlink, link and
+        # open(O_CREAT). Finding none, it fails them with EROFS, so such a
+        # lookup must not make a name up, as search/ would.
+        add_missing = directory.on_missing is None or not self._caller_creates(ctx.pid)
         child: Node | None = None
         with self._reporting("listing", directory):
-            child = await self.tree.lookup(directory, text)
+            child = await self.tree.lookup(directory, text, add_missing=add_missing)
         if child is None:
             raise FUSEError(errno.ENOENT)
         self._remember(child)
@@ -355,7 +369,7 @@ class Operations(pyfuse3.Operations):
         data.f_bsize = BLOCK_SIZE
         data.f_frsize = BLOCK_SIZE
         data.f_files = len(self.tree.nodes)
-        data.f_namemax = 255
+        data.f_namemax = NAME_MAX
         return data
 
     async def getxattr(

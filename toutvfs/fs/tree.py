@@ -110,13 +110,19 @@ class Tree:
         assert directory.entries is not None
         return list(directory.entries.values())
 
-    async def lookup(self, directory: DirectoryNode, name: str) -> Node | None:
-        """Return the entry of *directory* called *name*, or None."""
+    async def lookup(
+        self, directory: DirectoryNode, name: str, *, add_missing: bool = True
+    ) -> Node | None:
+        """Return the entry of *directory* called *name*, or None.
+
+        A name the listing lacks goes to the directory's ``on_missing``
+        handler, which may add an entry, unless *add_missing* is false.
+        """
         await self.entries(directory)
         assert directory.entries is not None
         found = directory.entries.get(name)
-        if found is None and directory.on_missing is not None:
-            found = directory.on_missing(directory, name)
+        if found is None and add_missing and directory.on_missing is not None:
+            found = await directory.on_missing(directory, name)
             if found is not None:
                 self.add(directory, found)
         return found
@@ -126,6 +132,23 @@ class Tree:
         assert directory.entries is not None
         directory.entries[node.name] = node
         self.nodes[node.inode] = node
+
+    def remove(self, directory: DirectoryNode, node: Node) -> None:
+        """Drop *node* from the listing of *directory* and from the tree.
+
+        NOTE: the kernel may still cache the entry for up to its entry
+        timeout, and requests on its inode then fail with ENOENT.
+        """
+        if directory.entries is not None:
+            directory.entries.pop(node.name, None)
+        self._drop(node)
+
+    def _drop(self, node: Node) -> None:
+        self.nodes.pop(node.inode, None)
+        self._locks.pop(node.inode, None)
+        if isinstance(node, DirectoryNode) and node.entries is not None:
+            for child in node.entries.values():
+                self._drop(child)
 
     def forget(self, inode: int) -> None:
         """Drop *inode* once the kernel holds no reference, if no listing has it.
