@@ -149,12 +149,16 @@ def test_missing_mountpoint_exits_2(home: Path, tmp_path: Path) -> None:
     )
 
 
-def test_non_empty_mountpoint_exits_2(home: Path, mountpoint: Path) -> None:
-    (mountpoint / "file").write_text("x")
+@pytest.mark.parametrize(("count", "entries"), [(1, "1 entry"), (2, "2 entries")])
+def test_non_empty_mountpoint_exits_2(
+    home: Path, mountpoint: Path, count: int, entries: str
+) -> None:
+    for index in range(count):
+        (mountpoint / f"file-{index}").write_text("x")
     result = toutvfs("--hls", "http://127.0.0.1:9/m.m3u8", str(mountpoint))
     assert result.returncode == 2
     assert result.stderr == (
-        f"toutvfs: mountpoint {mountpoint} is not empty (1 entries); "
+        f"toutvfs: mountpoint {mountpoint} is not empty ({entries}); "
         "use an empty directory\n"
     )
 

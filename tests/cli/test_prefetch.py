@@ -91,7 +91,7 @@ def test_offline_without_pin_fails(mounted: Path, hls_server: HlsServer) -> None
     path = mounted / "master" / "320x180.ts"
     result = toutvfs("prefetch", "--no-pin", str(path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("toutvfs: prefetched 1 files, ")
+    assert result.stdout.startswith("toutvfs: prefetched 1 file, ")
     assert status_of(mounted)["pinned_open"] == 0
     hls_server.stop()
     with pytest.raises(OSError) as caught:
@@ -238,7 +238,9 @@ def test_pinned_plays_after_remount_offline(
     assert toutvfs(*common, "--log-file", str(log), str(mountpoint)).returncode == 0
     small = mountpoint / "master" / "320x180.ts"
     try:
-        assert toutvfs("prefetch", str(small)).returncode == 0
+        result = toutvfs("prefetch", str(small))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("toutvfs: prefetched and pinned 1 file, ")
         online = small.read_bytes()
     finally:
         stop_mount(mountpoint)
@@ -267,7 +269,7 @@ def test_pinned_plays_after_remount_offline(
 
         result = toutvfs("unpin", str(small))
         assert result.returncode == 0, result.stderr
-        assert result.stdout == "toutvfs: unpinned 1 of 1 files\n"
+        assert result.stdout == "toutvfs: unpinned 1 of 1 file\n"
         assert [p for p in (cache / "playlists").rglob("*") if p.is_file()] == []
         assert [p for p in (cache / "listings").rglob("*") if p.is_file()] == []
     finally:
