@@ -163,6 +163,62 @@ def test_non_empty_mountpoint_exits_2(
     )
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--emulator", "notaurl"],
+            "argument --emulator: invalid absolute http(s) URL value: 'notaurl'",
+        ),
+        (
+            ["--hls", "/srv/master.m3u8"],
+            "argument --hls: invalid absolute http(s) URL value: '/srv/master.m3u8'",
+        ),
+        (
+            ["--demo", "--cache-size", "inf"],
+            "argument --cache-size: invalid positive number value: 'inf'",
+        ),
+        (
+            ["--demo", "--dir-ttl", "inf"],
+            "argument --dir-ttl: invalid number of seconds value: 'inf'",
+        ),
+        (
+            ["--demo", "--dir-ttl", "nan"],
+            "argument --dir-ttl: invalid number of seconds value: 'nan'",
+        ),
+    ],
+)
+def test_invalid_option_value_exits_2(
+    home: Path, mountpoint: Path, options: list[str], message: str
+) -> None:
+    result = toutvfs(*options, str(mountpoint))
+    assert result.returncode == 2
+    assert result.stderr == f"toutvfs: {message} (see toutvfs --help)\n"
+    assert not os.path.ismount(mountpoint)
+
+
+def test_demo_rejects_token_file(home: Path, mountpoint: Path) -> None:
+    result = toutvfs("--token-file", "/nonexistent", "--demo", str(mountpoint))
+    assert result.returncode == 2
+    assert result.stderr == (
+        "toutvfs: --demo logs in with its demo account; "
+        "leave out --user and --token-file\n"
+    )
+
+
+def test_missing_token_file_exits_2(
+    home: Path, mountpoint: Path, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "absent"
+    result = toutvfs("--token-file", str(token_file), str(mountpoint))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"toutvfs: cannot read the token file {token_file}: No such file or "
+        "directory; give --token-file a readable file with a bearer token on "
+        "its first line\n"
+    )
+
+
 def test_second_instance_exits_1(
     home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
 ) -> None:
