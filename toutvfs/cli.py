@@ -492,7 +492,7 @@ def _run_mount(
         "off" if args.no_cache else f"{args.cache_dir}, limit {args.cache_size:g} MiB",
     )
 
-    def request(service: Config) -> MountRequest:
+    def request(service: Config, source: str | None = None) -> MountRequest:
         return MountRequest(
             mountpoint=mountpoint,
             auth=auth,
@@ -506,10 +506,12 @@ def _run_mount(
             ttl=args.dir_ttl,
             fuse_options=args.fuse_options,
             debug_fuse=args.debug_fuse,
+            source=source,
         )
 
     if args.demo:
         from toutvfs.emulator import Emulator
+        from toutvfs.fs.identity import DEMO
 
         with Emulator() as emulator:
             log.info("demo emulator at %s", emulator.base_url)
@@ -520,7 +522,9 @@ def _run_mount(
                     ready()
 
             return mount(
-                request(Config.for_emulator(emulator.base_url)),
+                # The demo's port changes at each start, so its stored
+                # data is keyed by a fixed identity instead of its URL.
+                request(Config.for_emulator(emulator.base_url), DEMO),
                 on_ready=demo_ready,
                 startup=startup,
             )
