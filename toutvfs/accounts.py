@@ -280,7 +280,12 @@ def choose_credentials(
             return ChosenCredentials(
                 _bearer(BearerToken.from_file(token_file)), f"token file {token_file}"
             )
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            raise CredentialsError(
+                f"cannot read the token file {token_file}: {exc.strerror}; give "
+                "--token-file a readable file with a bearer token on its first line"
+            ) from None
+        except ValueError as exc:
             raise CredentialsError(f"cannot use the token file: {exc}") from None
     if user:
         secret = password if password is not None else environ.get(ENV_PASSWORD)

@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import math
 import os
 import sys
 import textwrap
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import platformdirs
 
@@ -57,6 +59,13 @@ class UsageError(Exception):
     """A command-line mistake, reported in one line with exit status 2."""
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one-line `UsageError` exceptions."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see toutvfs --help)")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -64,18 +73,33 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _finite_float(text: str) -> float:
     value = float(text)
+    # float() accepts "inf" and "nan", which no size or duration can be.
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
     if not value > 0:
         raise ValueError("must be more than zero")
     return value
 
 
 def _non_negative_float(text: str) -> float:
-    value = float(text)
+    value = _finite_float(text)
     if value < 0:
         raise ValueError("must be zero or more")
     return value
+
+
+def _http_url(text: str) -> str:
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http or https URL")
+    return text
 
 
 def _versions(text: str) -> str:
@@ -88,6 +112,7 @@ _positive_int.__name__ = "positive integer"
 _non_negative_float.__name__ = "number of seconds"
 _positive_float.__name__ = "positive number"
 _versions.__name__ = "versions"
+_http_url.__name__ = "absolute http(s) URL"
 
 
 def default_log_file() -> Path:
@@ -102,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     from toutvfs.hls.engine import DEFAULT_CONNECTIONS_PER_HOST, MEASURE_CONCURRENCY
     from toutvfs.settings import default_config_path
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="toutvfs",
         usage="%(prog)s [options] [SOURCE] MOUNTPOINT\n"
         "       %(prog)s {login,logout,status,prefetch,unpin} ...",
@@ -140,11 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--emulator",
         metavar="URL",
+        type=_http_url,
         help="use a TOU.TV emulator already running at URL instead of the real service",
     )
     where.add_argument(
         "--hls",
         metavar="URL",
+        type=_http_url,
         action="append",
         default=[],
         help="mount the HLS master playlist at URL instead of TOU.TV: one "
@@ -340,6 +367,12 @@ def parse_mount_arguments(arguments: list[str]) -> argparse.Namespace:
     chosen = [name for name in ("demo", "emulator", "hls") if getattr(args, name)]
     if len(chosen) > 1:
         raise UsageError("--demo, --emulator and --hls exclude each other")
+    if args.demo and (args.user or args.token_file):
+        # The demo always logs in with its own account, so these options
+        # would be ignored without a word.
+        raise UsageError(
+            "--demo logs in with its demo account; leave out --user and --token-file"
+        )
     return args
 
 
@@ -459,7 +492,7 @@ def _run_mount(
         "off" if args.no_cache else f"{args.cache_dir}, limit {args.cache_size:g} MiB",
     )
 
-    def request(service: Config) -> MountRequest:
+    def request(service: Config, source: str | None = None) -> MountRequest:
         return MountRequest(
             mountpoint=mountpoint,
             auth=auth,
@@ -473,10 +506,12 @@ def _run_mount(
             ttl=args.dir_ttl,
             fuse_options=args.fuse_options,
             debug_fuse=args.debug_fuse,
+            source=source,
         )
 
     if args.demo:
         from toutvfs.emulator import Emulator
+        from toutvfs.fs.identity import DEMO
 
         with Emulator() as emulator:
             log.info("demo emulator at %s", emulator.base_url)
@@ -487,7 +522,9 @@ def _run_mount(
                     ready()
 
             return mount(
-                request(Config.for_emulator(emulator.base_url)),
+                # The demo's port changes at each start, so its stored
+                # data is keyed by a fixed identity instead of its URL.
+                request(Config.for_emulator(emulator.base_url), DEMO),
                 on_ready=demo_ready,
                 startup=startup,
             )

@@ -31,6 +31,7 @@ from typing import IO
 
 from toutvfs.fs.control import mount_id, runtime_dir
 from toutvfs.fs.mount import StartupInterrupted
+from toutvfs.plural import counted
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,8 @@ def check_mountpoint(path: str) -> str:
         )
     if entries:
         raise MountpointError(
-            f"mountpoint {absolute} is not empty ({len(entries)} entries); "
+            f"mountpoint {absolute} is not empty "
+            f"({counted(len(entries), 'entry', 'entries')}); "
             "use an empty directory",
             usage=True,
         )

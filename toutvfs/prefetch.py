@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from toutvfs.commands import CommandError, read_status
 from toutvfs.daemon import mount_entry
+from toutvfs.plural import counted
 
 # Bytes per read while prefetching; large reads cost fewer FUSE requests.
 READ_SIZE = 1024 * 1024
@@ -207,7 +208,7 @@ def prefetch(paths: list[Path], *, pin: bool = True) -> int:
             raise CommandError(f"reading {file.path} failed: {exc.strerror}") from None
     progress.finish()
     verb = "prefetched and pinned" if pin else "prefetched"
-    print(f"toutvfs: {verb} {len(files)} files, {_size(progress.done)}")
+    print(f"toutvfs: {verb} {counted(len(files), 'file')}, {_size(progress.done)}")
     return 0
 
 
@@ -220,5 +221,5 @@ def unpin(paths: list[Path]) -> int:
     for file in files:
         answer = control(file.mountpoint, "unpin", file.inode)
         released += bool(answer.get("was_pinned"))
-    print(f"toutvfs: unpinned {released} of {len(files)} files")
+    print(f"toutvfs: unpinned {released} of {counted(len(files), 'file')}")
     return 0

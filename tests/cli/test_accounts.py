@@ -165,6 +165,16 @@ def test_choose_token_file_first(tmp_path: Path) -> None:
     assert chosen.origin == f"token file {token_file}"
 
 
+def test_choose_missing_token_file_fails(tmp_path: Path) -> None:
+    token_file = tmp_path / "absent"
+    with pytest.raises(CredentialsError) as caught:
+        choose(tmp_path, token_file=token_file)
+    assert str(caught.value) == (
+        f"cannot read the token file {token_file}: No such file or directory; "
+        "give --token-file a readable file with a bearer token on its first line"
+    )
+
+
 def test_choose_user_without_password_fails(tmp_path: Path) -> None:
     with pytest.raises(CredentialsError) as caught:
         choose(tmp_path, user="cat@example.test")

@@ -149,13 +149,73 @@ def test_missing_mountpoint_exits_2(home: Path, tmp_path: Path) -> None:
     )
 
 
-def test_non_empty_mountpoint_exits_2(home: Path, mountpoint: Path) -> None:
-    (mountpoint / "file").write_text("x")
+@pytest.mark.parametrize(("count", "entries"), [(1, "1 entry"), (2, "2 entries")])
+def test_non_empty_mountpoint_exits_2(
+    home: Path, mountpoint: Path, count: int, entries: str
+) -> None:
+    for index in range(count):
+        (mountpoint / f"file-{index}").write_text("x")
     result = toutvfs("--hls", "http://127.0.0.1:9/m.m3u8", str(mountpoint))
     assert result.returncode == 2
     assert result.stderr == (
-        f"toutvfs: mountpoint {mountpoint} is not empty (1 entries); "
+        f"toutvfs: mountpoint {mountpoint} is not empty ({entries}); "
         "use an empty directory\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--emulator", "notaurl"],
+            "argument --emulator: invalid absolute http(s) URL value: 'notaurl'",
+        ),
+        (
+            ["--hls", "/srv/master.m3u8"],
+            "argument --hls: invalid absolute http(s) URL value: '/srv/master.m3u8'",
+        ),
+        (
+            ["--demo", "--cache-size", "inf"],
+            "argument --cache-size: invalid positive number value: 'inf'",
+        ),
+        (
+            ["--demo", "--dir-ttl", "inf"],
+            "argument --dir-ttl: invalid number of seconds value: 'inf'",
+        ),
+        (
+            ["--demo", "--dir-ttl", "nan"],
+            "argument --dir-ttl: invalid number of seconds value: 'nan'",
+        ),
+    ],
+)
+def test_invalid_option_value_exits_2(
+    home: Path, mountpoint: Path, options: list[str], message: str
+) -> None:
+    result = toutvfs(*options, str(mountpoint))
+    assert result.returncode == 2
+    assert result.stderr == f"toutvfs: {message} (see toutvfs --help)\n"
+    assert not os.path.ismount(mountpoint)
+
+
+def test_demo_rejects_token_file(home: Path, mountpoint: Path) -> None:
+    result = toutvfs("--token-file", "/nonexistent", "--demo", str(mountpoint))
+    assert result.returncode == 2
+    assert result.stderr == (
+        "toutvfs: --demo logs in with its demo account; "
+        "leave out --user and --token-file\n"
+    )
+
+
+def test_missing_token_file_exits_2(
+    home: Path, mountpoint: Path, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "absent"
+    result = toutvfs("--token-file", str(token_file), str(mountpoint))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"toutvfs: cannot read the token file {token_file}: No such file or "
+        "directory; give --token-file a readable file with a bearer token on "
+        "its first line\n"
     )
 
 

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from clitools import EXIT_TIMEOUT, HlsServer, toutvfs, wait_for
 
 from toutvfs.emulator import Emulator
+from toutvfs.fs.identity import playlist_identity, service_identity
 
 pytestmark = pytest.mark.fuse
 
@@ -66,7 +68,7 @@ def test_prefetch_then_play_offline(
     assert " left" in progress[0]
     pins = json.loads((tmp_path / "cache" / "pins.json").read_text())
     assert pins == {
-        "hls-1": {
+        playlist_identity(hls_server.url): {
             "180p-264k": "/master/320x180.ts",
             "360p-664k": "/master/640x360.ts",
         }
@@ -91,7 +93,7 @@ def test_offline_without_pin_fails(mounted: Path, hls_server: HlsServer) -> None
     path = mounted / "master" / "320x180.ts"
     result = toutvfs("prefetch", "--no-pin", str(path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("toutvfs: prefetched 1 files, ")
+    assert result.stdout.startswith("toutvfs: prefetched 1 file, ")
     assert status_of(mounted)["pinned_open"] == 0
     hls_server.stop()
     with pytest.raises(OSError) as caught:
@@ -238,17 +240,20 @@ def test_pinned_plays_after_remount_offline(
     assert toutvfs(*common, "--log-file", str(log), str(mountpoint)).returncode == 0
     small = mountpoint / "master" / "320x180.ts"
     try:
-        assert toutvfs("prefetch", str(small)).returncode == 0
+        result = toutvfs("prefetch", str(small))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("toutvfs: prefetched and pinned 1 file, ")
         online = small.read_bytes()
     finally:
         stop_mount(mountpoint)
+    key = playlist_identity(hls_server.url)
     playlists = private_files(cache / "playlists")
     assert [path.relative_to(cache).as_posix() for path in playlists] == [
-        "playlists/hls-1/180p-264k.json"
+        f"playlists/{key}/180p-264k.json"
     ]
     listings = private_files(cache / "listings")
     assert [path.relative_to(cache).as_posix() for path in listings] == [
-        "listings/hls-1/180p-264k.json"
+        f"listings/hls/{key}/180p-264k.json"
     ]
     hls_server.stop()
 
@@ -261,13 +266,13 @@ def test_pinned_plays_after_remount_offline(
             (mountpoint / "master" / "640x360.ts").read_bytes()
         assert caught.value.errno == errno.EIO
         text = log.read_text()
-        assert "serving the stored listing media:hls-1" in text
-        assert "hls-1/180p-264k: the network failed" in text
+        assert f"serving the stored listing media:{key}" in text
+        assert f"{key}/180p-264k: the network failed" in text
         assert "offline-secret" not in text
 
         result = toutvfs("unpin", str(small))
         assert result.returncode == 0, result.stderr
-        assert result.stdout == "toutvfs: unpinned 1 of 1 files\n"
+        assert result.stdout == "toutvfs: unpinned 1 of 1 file\n"
         assert [p for p in (cache / "playlists").rglob("*") if p.is_file()] == []
         assert [p for p in (cache / "listings").rglob("*") if p.is_file()] == []
     finally:
@@ -283,6 +288,7 @@ def test_toutv_pinned_plays_after_remount_offline(
     env = dict(os.environ, TOUTVFS_PASSWORD="demo")
     episode = Path("shows", "Les Héritiers du fleuve", "Saison 1", "S01E01 Le départ")
     with Emulator() as emulator:
+        source = service_identity(emulator.base_url)
         common = (
             "--emulator",
             emulator.base_url,
@@ -304,11 +310,13 @@ def test_toutv_pinned_plays_after_remount_offline(
             stop_mount(mountpoint)
     playlists = private_files(cache / "playlists")
     assert len(playlists) == 1
+    assert playlists[0].relative_to(cache).parts[1].startswith(f"{source}-")
     listings = private_files(cache / "listings")
     assert len(listings) == 1
+    assert listings[0].relative_to(cache).parts[1] == source
     stored = listings[0].read_text()
     assert sorted(json.loads(stored)["records"]) == [
-        "media:" + json.loads(stored)["media_key"].removeprefix("toutv-"),
+        "media:" + json.loads(stored)["media_key"].removeprefix(f"{source}-"),
         "show:les-heritiers-du-fleuve",
         "shows",
     ]
@@ -326,5 +334,79 @@ def test_toutv_pinned_plays_after_remount_offline(
             (mountpoint / episode / "640x360.ts").read_bytes()
         assert caught.value.errno == errno.EIO
         assert "serving the stored listing shows" in log.read_text()
+    finally:
+        stop_mount(mountpoint)
+
+
+def dead_loopback_url() -> str:
+    """Return an http URL of a loopback port that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def pin_then_unmount(mountpoint: Path, path: Path, *options: str) -> None:
+    """Mount with *options*, pin *path* with ``toutvfs prefetch``, then unmount."""
+    result = toutvfs(*options, str(mountpoint))
+    assert result.returncode == 0, result.stderr
+    try:
+        assert toutvfs("prefetch", str(path)).returncode == 0
+    finally:
+        stop_mount(mountpoint)
+
+
+def test_demo_pins_unseen_by_other_emulator(
+    home: Path, mountpoint: Path, tmp_path: Path
+) -> None:
+    """A pin of the demo lists and plays nothing on a mount of another emulator."""
+    cache = tmp_path / "cache"
+    episode = Path("shows", "Les Héritiers du fleuve", "Saison 1", "S01E01 Le départ")
+    pinned = mountpoint / episode / "320x180.ts"
+    demo = ("--demo", "--cache-dir", str(cache), "--log-file", str(tmp_path / "a.log"))
+    pin_then_unmount(mountpoint, pinned, *demo)
+    assert len(private_files(cache / "listings" / "demo")) == 1
+    assert len(private_files(cache / "playlists")) == 1
+
+    log = tmp_path / "other.log"
+    other = ("--emulator", dead_loopback_url(), "--cache-dir", str(cache))
+    result = toutvfs(*other, "--log-file", str(log), str(mountpoint))
+    assert result.returncode == 0, result.stderr
+    try:
+        with pytest.raises(OSError) as caught:
+            os.listdir(mountpoint / "shows")
+        assert caught.value.errno == errno.EIO
+        with pytest.raises(OSError) as caught:
+            pinned.read_bytes()
+        assert caught.value.errno == errno.EIO
+        assert "serving the stored listing" not in log.read_text()
+    finally:
+        stop_mount(mountpoint)
+
+
+def test_hls_pins_unseen_by_other_playlist(
+    home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
+) -> None:
+    """A pin of one master playlist is not served for another with the same name."""
+    cache = tmp_path / "cache"
+    small = mountpoint / "master" / "320x180.ts"
+    first = ("--hls", hls_server.url, "--cache-dir", str(cache))
+    pin_then_unmount(mountpoint, small, *first, "--log-file", str(tmp_path / "a.log"))
+    hls_server.stop()
+
+    log = tmp_path / "other.log"
+    other = dead_loopback_url() + "/master.m3u8"
+    options = ("--hls", other, "--cache-dir", str(cache), "--log-file", str(log))
+    result = toutvfs(*options, str(mountpoint))
+    assert result.returncode == 0, result.stderr
+    try:
+        assert "master" in os.listdir(mountpoint)
+        with pytest.raises(OSError) as caught:
+            os.listdir(mountpoint / "master")
+        assert caught.value.errno == errno.EIO
+        with pytest.raises(OSError) as caught:
+            small.read_bytes()
+        assert caught.value.errno == errno.EIO
+        assert "serving the stored listing" not in log.read_text()
     finally:
         stop_mount(mountpoint)

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from pathlib import Path
 
 import pytest
 
+from toutvfs.client import Anonymous
 from toutvfs.commands import format_status
+from toutvfs.config import Config
 from toutvfs.daemon import mount_entry
-from toutvfs.fs.backend import parse_versions, select_versions
+from toutvfs.fs.adapter import StreamSettings
+from toutvfs.fs.backend import (
+    EngineOptions,
+    TunedBackend,
+    parse_versions,
+    select_versions,
+)
 from toutvfs.fs.control import PinStore
 from toutvfs.fs.hls_tree import playlist_names
+from toutvfs.fs.identity import DEMO, playlist_identity, service_identity
 from toutvfs.fs.source import VariantEntry
 from toutvfs.logs import REPEAT_BURST, REPEAT_WINDOW, RepeatLimiter, configure_logging
 from toutvfs.prefetch import Progress
@@ -171,7 +181,49 @@ def test_playlist_names_are_unique() -> None:
         "playlist",
         "show%20one",
     ]
-    assert [p.key for p in playlists] == ["hls-1", "hls-2", "hls-3", "hls-4"]
+    assert [p.key for p in playlists] == [
+        playlist_identity("http://a/x/master.m3u8"),
+        playlist_identity("http://b/y/master.m3u8"),
+        playlist_identity("http://c/"),
+        playlist_identity("http://d/show%20one.m3u8"),
+    ]
+
+
+def test_playlist_keys_ignore_query() -> None:
+    first = hashlib.sha256(b"http://a/x/master.m3u8").hexdigest()[:16]
+    playlists = playlist_names(
+        [
+            "http://a/x/master.m3u8?token=1",
+            "http://a/x/master.m3u8?token=2",
+            "http://a/x/master.m3u8#start",
+            "http://b/x/master.m3u8",
+        ]
+    )
+    assert [p.key for p in playlists] == [
+        f"hls-{first}",
+        f"hls-{first}-2",
+        f"hls-{first}-3",
+        "hls-" + hashlib.sha256(b"http://b/x/master.m3u8").hexdigest()[:16],
+    ]
+
+
+def test_service_identity_by_api_base() -> None:
+    local = hashlib.sha256(b"http://127.0.0.1:8080").hexdigest()[:16]
+    assert service_identity("http://127.0.0.1:8080/") == f"toutv-{local}"
+    assert service_identity("http://127.0.0.1:8080") == f"toutv-{local}"
+    assert service_identity("http://127.0.0.1:8081") != f"toutv-{local}"
+
+
+def test_backend_media_keys_by_source() -> None:
+    emulator = Config.for_emulator("http://127.0.0.1:8080")
+    settings = StreamSettings(cache_dir=None, cache_size=0)
+    options = EngineOptions()
+    backend = TunedBackend(emulator, Anonymous(), settings, options)
+    assert backend.cache_media_key("42") == service_identity(emulator.api_base) + "-42"
+    demo = TunedBackend(emulator, Anonymous(), settings, options, DEMO)
+    assert demo.cache_media_key("42") == "demo-42"
+    real = TunedBackend(Config(), Anonymous(), settings, options)
+    assert real.cache_media_key("42") != backend.cache_media_key("42")
 
 
 def test_format_status() -> None:

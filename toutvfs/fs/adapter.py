@@ -31,6 +31,7 @@ from toutvfs.errors import (
     UnexpectedHttpStatusCode,
     UnsupportedMedia,
 )
+from toutvfs.fs.identity import service_identity
 from toutvfs.fs.source import (
     EpisodeEntry,
     PlayableMedia,
@@ -158,9 +159,16 @@ class Backend:
     """Catalogue and streams over the TOU.TV services, for one mount."""
 
     def __init__(
-        self, config: Config, auth: TokenSource, settings: StreamSettings
+        self,
+        config: Config,
+        auth: TokenSource,
+        settings: StreamSettings,
+        source: str | None = None,
     ) -> None:
         self.config = config
+        # The identity that starts every media key of the engine; see
+        # `toutvfs.fs.identity`. It defaults to one made from the API base.
+        self.source = source or service_identity(config.api_base)
         self.auth = auth
         self.settings = settings
         self._session: Session | None = None
@@ -276,17 +284,21 @@ class Backend:
 
     # Streams
 
+    def media_key(self, id_media: str) -> str:
+        """Return the engine's media key of *id_media*, unique to this source."""
+        return f"{self.source}-{id_media}"
+
     def known_size(self, id_media: str, variant_key: str) -> int | None:
-        return self.engine.known_size(_media_key(id_media), variant_key)
+        return self.engine.known_size(self.media_key(id_media), variant_key)
 
     async def cached_bytes(self, id_media: str, variant_key: str) -> int:
-        return await self.engine.cached_bytes(_media_key(id_media), variant_key)
+        return await self.engine.cached_bytes(self.media_key(id_media), variant_key)
 
     async def open(self, id_media: str, variant_key: str) -> Stream:
         async def resolve() -> str:
             return await self.session.validate(id_media)
 
-        return await self.engine.open(_media_key(id_media), variant_key, resolve)
+        return await self.engine.open(self.media_key(id_media), variant_key, resolve)
 
 
 def variant_entries(variants: list[Variant]) -> list[VariantEntry]:
@@ -301,7 +313,3 @@ def variant_entries(variants: list[Variant]) -> list[VariantEntry]:
         )
         for variant in variants
     ]
-
-
-def _media_key(id_media: str) -> str:
-    return f"toutv-{id_media}"

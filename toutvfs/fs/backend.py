@@ -20,7 +20,7 @@ import trio
 
 from toutvfs.client import Session, TokenSource
 from toutvfs.config import Config
-from toutvfs.fs.adapter import Backend, StreamSettings, _media_key
+from toutvfs.fs.adapter import Backend, StreamSettings
 from toutvfs.fs.source import (
     Catalogue,
     PlayableMedia,
@@ -136,14 +136,15 @@ class TunedBackend(Backend):
         auth: TokenSource,
         settings: StreamSettings,
         options: EngineOptions,
+        source: str | None = None,
     ) -> None:
-        super().__init__(config, auth, settings)
+        super().__init__(config, auth, settings, source)
         self.options = options
         self.traffic = TrafficCounters()
 
     def cache_media_key(self, id_media: str) -> str:
         """Return the engine's media key of *id_media*, as `Backend` makes it."""
-        return _media_key(id_media)
+        return self.media_key(id_media)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Backend]:

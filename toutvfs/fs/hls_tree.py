@@ -31,6 +31,7 @@ from toutvfs.fs.backend import (
     make_engine,
     select_versions,
 )
+from toutvfs.fs.identity import playlist_identity
 from toutvfs.fs.listings import MEDIA_EXTENSION, variant_stems
 from toutvfs.fs.nodes import DirectoryNode, Kind, MediaNode, Node
 from toutvfs.fs.offline import ListingStore, OfflineCatalogue
@@ -54,7 +55,9 @@ class Playlist:
     """One master playlist of the mount.
 
     Attributes:
-        key: the media key of its files in the engine's caches, ``hls-<n>``.
+        key: the media key of its files in the engine's caches: the
+            playlist's `playlist_identity`, with ``-<n>`` added for the
+            second and later copies of one URL.
         name: the directory name.
         url: the master playlist URL.
     """
@@ -68,7 +71,14 @@ def playlist_names(urls: list[str]) -> list[Playlist]:
     """Return a `Playlist` for each URL, with unique directory names."""
     playlists: list[Playlist] = []
     taken: set[str] = set()
-    for index, url in enumerate(urls, start=1):
+    keys: set[str] = set()
+    for url in urls:
+        key = identity = playlist_identity(url)
+        copy = 2
+        while key in keys:
+            key = f"{identity}-{copy}"
+            copy += 1
+        keys.add(key)
         base = posixpath.basename(urlsplit(url).path)
         base = base.removesuffix(".m3u8") or "playlist"
         name = names.clean_name(base)
@@ -77,7 +87,7 @@ def playlist_names(urls: list[str]) -> list[Playlist]:
             name = names.clean_name(f"{base}-{suffix}")
             suffix += 1
         taken.add(name)
-        playlists.append(Playlist(key=f"hls-{index}", name=name, url=url))
+        playlists.append(Playlist(key=key, name=name, url=url))
     return playlists
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from toutvfs.client import TokenSource
 from toutvfs.config import Config
@@ -25,6 +26,7 @@ from toutvfs.fs.hls_tree import HlsBackend
 from toutvfs.fs.offline import LISTINGS_NAME, ListingStore, OfflineCatalogue
 from toutvfs.fs.tree import DEFAULT_TTL, Tree
 from toutvfs.hls import Engine
+from toutvfs.hls.storage import safe_name
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ class MountRequest:
         versions: ``all``, ``highest``, ``lowest`` or a maximum height.
         ttl: seconds a directory listing is kept.
         fuse_options: extra libfuse options, such as ``allow_other``.
+        source: the identity of the TOU.TV service that keys its stored
+            data (`toutvfs.fs.identity`); None makes one from the API base.
     """
 
     mountpoint: str
@@ -52,6 +56,14 @@ class MountRequest:
     ttl: float = DEFAULT_TTL
     fuse_options: tuple[str, ...] = ()
     debug_fuse: bool = False
+    source: str | None = None
+
+
+def listing_store(cache_dir: Path | None, scope: str) -> ListingStore:
+    """Return the store of listings under *cache_dir* for the source *scope*."""
+    if cache_dir is None:
+        return ListingStore(None)
+    return ListingStore(cache_dir / LISTINGS_NAME / safe_name(scope))
 
 
 def mount(
@@ -62,18 +74,26 @@ def mount(
 ) -> int:
     """Mount what *request* describes until unmounted or signalled; return 0."""
     cache_dir = request.settings.cache_dir
-    listings = ListingStore(cache_dir / LISTINGS_NAME if cache_dir else None)
     backend: TunedBackend | HlsBackend
     tree: Tree
     if request.hls_urls:
         backend = HlsBackend(
             list(request.hls_urls), request.settings, request.engine, request.versions
         )
+        # The media keys of --hls playlists already name their URLs.
+        listings = listing_store(cache_dir, "hls")
         tree = backend.build_tree(request.ttl, listings)
     else:
         backend = TunedBackend(
-            request.config, request.auth, request.settings, request.engine
+            request.config,
+            request.auth,
+            request.settings,
+            request.engine,
+            request.source,
         )
+        # Records such as the show index have the same key on every
+        # TOU.TV source, so each source stores them in its own directory.
+        listings = listing_store(cache_dir, backend.source)
         catalogue = VersionFilter(OfflineCatalogue(backend, listings), request.versions)
         tree = Tree(catalogue, backend, ttl=request.ttl)
 
