@@ -15,7 +15,8 @@ ten-minute episode in 360p and 720p.
     scripts/bench_mount.py first-frame URL [--warm] [--start PERCENT]
         mount, play one frame with mpv (after a full read when --warm)
     scripts/bench_mount.py warm-cat URL
-        mount, read the file once, then time a second read
+        fill the segment cache, then time a read from it in a new mount,
+        beside a read of the same bytes from a local file
     scripts/bench_mount.py requests URL LOG
         count the emulator requests that ls -l, a 4 KiB read, ffprobe and a
         seek cause, from the emulator's request log LOG
@@ -164,15 +165,31 @@ def cold_cat(base_url: str) -> None:
 
 
 def warm_cat(base_url: str) -> None:
-    with mounted(base_url) as (root, _pid):
-        path = root / EPISODE / HIGH
-        cat(path)
-        size, seconds = cat(path)
+    """Time a read served from the segment cache, beside a local file.
+
+    The first mount fills the segment cache; the second mount, a new
+    process with an empty page cache for its files, reads from it. The
+    same bytes are then written to a local file and read back, with that
+    file in the page cache as the segment cache files are.
+    """
+    with tempfile.TemporaryDirectory(prefix="toutvfs-bench-") as work:
+        cache = ("--cache-dir", str(Path(work) / "cache"))
+        with mounted(base_url, *cache) as (root, _pid):
+            cat(root / EPISODE / HIGH)
+        local = Path(work) / "local.ts"
+        with mounted(base_url, *cache) as (root, _pid):
+            path = root / EPISODE / HIGH
+            size, seconds = cat(path)
+            shutil.copyfile(path, local)
+        cat(local)
+        local_size, local_seconds = cat(local)
     report(
         measure="warm-cat",
         bytes=size,
         seconds=round(seconds, 3),
         mib_per_s=round(size / seconds / 2**20, 1),
+        local_file_seconds=round(local_seconds, 3),
+        local_file_mib_per_s=round(local_size / local_seconds / 2**20, 1),
     )
 
 
