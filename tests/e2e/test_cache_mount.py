@@ -6,6 +6,7 @@ import errno
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,12 @@ def test_tiny_cache_readers_at_both_ends(emulator: Emulator, tmp_path: Path) -> 
     try:
         path, reference = largest_media(mount, emulator)
         assert len(reference) > 2 * limit_mib * 1024 * 1024
+        # The size is exact from the first open on; opening once before
+        # the readers start keeps this test about eviction, not about two
+        # first opens racing.
+        assert os.stat(path).st_size != 0
+        with path.open("rb") as handle:
+            assert os.fstat(handle.fileno()).st_size == len(reference)
         offsets = list(range(0, len(reference), CHUNK))
         forward: dict[int, bytes] = {}
         backward: dict[int, bytes] = {}
@@ -100,6 +107,10 @@ def test_partial_entry_after_kill_9(emulator: Emulator, tmp_path: Path) -> None:
         path, reference = largest_media(first, emulator)
         relative = path.relative_to(first.path)
         assert path.read_bytes() == reference
+        # The last segment reaches the cache just after the read returns.
+        deadline = time.monotonic() + 10.0
+        while len(cache_entries(cache)) < 12 and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         first.process.kill()
         first.process.wait()

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import trio
 
-from toutvfs.errors import StreamError
+from toutvfs.errors import SegmentError, StreamError
 from toutvfs.hls.crypto import Data
 from toutvfs.hls.parts import PartChanged
 from toutvfs.hls.readahead import ReadaheadSettings, ReadPattern
@@ -97,7 +97,16 @@ class Stream:
                 start = layout.starts[position]
                 low = max(offset, start) - start
                 high = min(end, layout.starts[position + 1]) - start
-                chunks.append(await self._slice(position, low, high))
+                chunk = await self._slice(position, low, high)
+                if len(chunk) != high - low:
+                    # The kernel would fill a short read with zeros.
+                    part = self._source.parts[position]
+                    raise SegmentError(
+                        f"{self._source.name}: {part.label} gave {len(chunk)} "
+                        f"bytes at {low}, expected {high - low}",
+                        index=part.index,
+                    )
+                chunks.append(chunk)
         finally:
             self._unpin(positions)
         if not self._closed:
