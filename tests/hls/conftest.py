@@ -269,10 +269,13 @@ def hls_media(tmp_path_factory: pytest.TempPathFactory) -> HlsMedia:
 
 @dataclass
 class Request:
+    """One request as the server saw it, *finished* once its whole body is sent."""
+
     path: str
     range: str | None
     status: int
     query: dict[str, list[str]]
+    finished: bool = False
 
 
 @dataclass
@@ -285,12 +288,26 @@ class Fault:
         stall: wait this many seconds (or until the server stops), then
             close the connection without a response.
         reset: close the connection without an answer.
+        pause_at, pause: send the body up to byte *pause_at* of the file,
+            then wait *pause* seconds before the rest.
+        cut_at: send the body up to byte *cut_at* of the file, then close
+            the connection although the headers announced more.
+        ignore_range: send the whole file with status 200 despite a Range.
+        content: serve these bytes in place of the file's.
+        whole_only: the fault waits for a request without Range, and
+            requests with one pass it by.
     """
 
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     stall: float = 0.0
     reset: bool = False
+    pause_at: int | None = None
+    pause: float = 0.0
+    cut_at: int | None = None
+    ignore_range: bool = False
+    content: bytes | None = None
+    whole_only: bool = False
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -370,17 +387,23 @@ class MediaServer:
 
     def _record(
         self, path: str, byte_range: str | None, status: int, query: Any
-    ) -> None:
+    ) -> Request:
+        request = Request(path, byte_range, status, query)
         with self.lock:
-            self.requests.append(Request(path, byte_range, status, query))
+            self.requests.append(request)
+        return request
 
     def handle(self, handler: http.server.BaseHTTPRequestHandler) -> None:
         split = urlsplit(handler.path)
         path, query = split.path, parse_qs(split.query)
         byte_range = handler.headers.get("Range")
         with self.lock:
-            queue = self.faults.get(path)
-            fault = queue.pop(0) if queue else None
+            queue = self.faults.get(path, [])
+            fault = next(
+                (f for f in queue if not f.whole_only or byte_range is None), None
+            )
+            if fault is not None:
+                queue.remove(fault)
 
         if fault is not None and fault.stall:
             # Recorded on arrival with status 0, because the client gives up
@@ -407,15 +430,17 @@ class MediaServer:
             self._send(handler, path, byte_range, query, 404, b"not found", {})
             return
         data = target.read_bytes()
+        if fault is not None and fault.content is not None:
+            data = fault.content
         if target.suffix == ".m3u8" and token:
             data = _sign_playlist(data.decode(), token).encode()
-        self._send_file(handler, path, byte_range, query, data)
+        self._send_file(handler, path, byte_range, query, data, fault)
 
     def _send_file(self, handler: Any, path: str, byte_range: str | None,
-                   query: Any, data: bytes) -> None:  # fmt: skip
+                   query: Any, data: bytes, fault: Fault | None) -> None:  # fmt: skip
         match = _RANGE.match(byte_range or "")
-        if match is None:
-            self._send(handler, path, byte_range, query, 200, data, {})
+        if match is None or (fault is not None and fault.ignore_range):
+            self._send(handler, path, byte_range, query, 200, data, {}, fault, 0)
             return
         first, last = match.groups()
         size = len(data)
@@ -431,18 +456,32 @@ class MediaServer:
             return
         headers = {"Content-Range": f"bytes {start}-{end}/{size}"}
         self._send(handler, path, byte_range, query, 206, data[start : end + 1],
-                   headers)  # fmt: skip
+                   headers, fault, start)  # fmt: skip
 
     def _send(self, handler: Any, path: str, byte_range: str | None, query: Any,
-              status: int, body: bytes, headers: dict[str, str]) -> None:  # fmt: skip
-        self._record(path, byte_range, status, query)
+              status: int, body: bytes, headers: dict[str, str],
+              fault: Fault | None = None, body_start: int = 0) -> None:  # fmt: skip
+        request = self._record(path, byte_range, status, query)
         try:
             handler.send_response(status)
             for name, value in headers.items():
                 handler.send_header(name, value)
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
+            if fault is not None and fault.cut_at is not None:
+                handler.wfile.write(body[: max(0, fault.cut_at - body_start)])
+                handler.wfile.flush()
+                handler.close_connection = True
+                handler.connection.shutdown(2)
+                return
+            if fault is not None and fault.pause_at is not None:
+                split = max(0, fault.pause_at - body_start)
+                handler.wfile.write(body[:split])
+                handler.wfile.flush()
+                self.stopping.wait(fault.pause)
+                body = body[split:]
             handler.wfile.write(body)
+            request.finished = True
         except (BrokenPipeError, ConnectionResetError):
             pass
 

@@ -16,7 +16,9 @@ import logging
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 _UNLIMITED = contextlib.nullcontext()
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,28 @@ class Body:
     start: int
     total: int | None
     partial: bool
+
+
+@dataclass(frozen=True)
+class Head:
+    """The status and range of a successful response, read before its body.
+
+    Attributes:
+        start: offset of the body's first byte in the whole resource.
+        total: length of the whole resource, or None when the server did
+            not give it (``Content-Range: .../*``, or a 200 response without
+            ``Content-Length``).
+        partial: True for a 206 response to a Range request.
+    """
+
+    start: int
+    total: int | None
+    partial: bool
+
+
+# Receive the head of one response, and then its body chunk by chunk.
+OnHead = Callable[[Head], None]
+OnChunk = Callable[[bytes], None]
 
 
 class StatusError(UnexpectedHttpStatusCode):
@@ -191,23 +217,71 @@ class Fetcher:
             UnexpectedHttpStatusCode: an error status that is not transient,
                 or a transient one on the last attempt.
         """
+        return await self._retrying(
+            url,
+            lambda: self._send(url, byte_range, small, limited, _read_whole),
+        )
+
+    async def stream(
+        self,
+        url: str,
+        byte_range: Callable[[], str | None],
+        on_head: OnHead,
+        on_chunk: OnChunk,
+    ) -> None:
+        """Stream *url* to *on_head* and *on_chunk*, retrying transient failures.
+
+        Each attempt takes a bulk slot. *byte_range* is called before each
+        attempt, so a retry after a partial body can ask for the rest only.
+        An exception from *on_head* or *on_chunk* that is not a network error
+        ends the operation. After one from *on_chunk* the rest of the body is
+        read and dropped, because leaving httpx's body iterator early leaves
+        its async generators to the garbage collector, which trio reports.
+
+        Raises:
+            NetworkTimeout, ConnectionError, UnexpectedHttpStatusCode: as
+                `get`, for the last attempt.
+        """
+
+        async def handle(response: httpx.Response, shown: str) -> None:
+            on_head(_head(response, shown))
+            failure: Exception | None = None
+            try:
+                async for chunk in response.aiter_bytes():
+                    if failure is None:
+                        try:
+                            on_chunk(chunk)
+                        except Exception as exc:
+                            failure = exc
+            except httpx.TransportError:
+                if failure is None:
+                    raise
+            if failure is not None:
+                raise failure
+
+        await self._retrying(
+            url, lambda: self._send(url, byte_range(), False, True, handle)
+        )
+
+    async def _retrying(self, url: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run *attempt* until it succeeds or fails for good, within the deadline."""
         policy = self.policy
         last_error: HttpError | None = None
         with trio.move_on_after(policy.deadline) as deadline_scope:
-            for attempt in range(1, policy.attempts + 1):
+            for number in range(1, policy.attempts + 1):
                 try:
-                    return await self._get_once(url, byte_range, small, limited)
+                    return await attempt()
                 except HttpError as exc:
-                    if not _is_transient(exc) or attempt == policy.attempts:
+                    if not _is_transient(exc) or number == policy.attempts:
                         raise
                     last_error = exc
-                    delay = self._delay(attempt, exc)
-                    level = logging.WARNING if attempt >= 3 else logging.DEBUG
+                    delay = self._delay(number, exc)
+                    level = logging.WARNING if number >= 3 else logging.DEBUG
                     log.log(
                         level,
                         "GET %s failed (attempt %d of %d): %s; retrying in %.2f s",
                         redact(url),
-                        attempt,
+                        number,
                         policy.attempts,
                         exc,
                         delay,
@@ -228,9 +302,19 @@ class Fetcher:
             delay = max(delay, min(exc.retry_after, policy.retry_after_max))
         return delay
 
-    async def _get_once(
-        self, url: str, byte_range: str | None, small: bool, limited: bool
-    ) -> Body:
+    async def _send(
+        self,
+        url: str,
+        byte_range: str | None,
+        small: bool,
+        limited: bool,
+        handle: Callable[[httpx.Response, str], Awaitable[T]],
+    ) -> T:
+        """Send one GET and return what *handle* makes of a successful response.
+
+        Error statuses and httpx failures, in the body too, become the
+        `toutvfs.errors` network classes.
+        """
         policy = self.policy
         headers = {"Range": byte_range} if byte_range else {}
         timeout = httpx.Timeout(
@@ -252,13 +336,16 @@ class Fetcher:
                                 retry_after=_retry_after(response),
                                 url=shown,
                             )
-                        data = await _read_body(response)
+                        return await handle(response, shown)
             except trio.TooSlowError as exc:
                 message = f"took more than {policy.request_timeout:g} s"
                 raise NetworkTimeout(f"GET {shown} {message}", url=shown) from exc
             except httpx.TransportError as exc:
                 raise _transport_error(exc, shown) from exc
-        return _body(response, data, shown)
+
+
+async def _read_whole(response: httpx.Response, shown: str) -> Body:
+    return _body(response, await _read_body(response), shown)
 
 
 async def _read_body(response: httpx.Response) -> bytearray:
@@ -284,18 +371,32 @@ def _transport_error(exc: httpx.TransportError, shown: str) -> HttpError:
     )
 
 
+def _content_range(response: httpx.Response, shown: str) -> tuple[int, int, int | None]:
+    """Return (first byte, last byte, total or None) of a 206 response."""
+    match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+    if match is None:
+        raise ConnectionError(
+            f"GET {shown} returned 206 without a valid Content-Range", url=shown
+        )
+    start, end, total = match.groups()
+    return int(start), int(end), None if total == "*" else int(total)
+
+
+def _head(response: httpx.Response, shown: str) -> Head:
+    if response.status_code == 206:
+        start, _end, total = _content_range(response, shown)
+        return Head(start, total, True)
+    length = response.headers.get("content-length", "")
+    return Head(0, int(length) if length.isdigit() else None, False)
+
+
 def _body(response: httpx.Response, data: bytes | bytearray, shown: str) -> Body:
     if response.status_code == 206:
-        match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
-        if match is None:
-            raise ConnectionError(
-                f"GET {shown} returned 206 without a valid Content-Range", url=shown
-            )
-        start, end, total = match.groups()
-        if int(end) - int(start) + 1 != len(data):
+        start, end, total = _content_range(response, shown)
+        if end - start + 1 != len(data):
             raise ConnectionError(
                 f"GET {shown} returned {len(data)} bytes for the range {start}-{end}",
                 url=shown,
             )
-        return Body(data, int(start), None if total == "*" else int(total), True)
+        return Body(data, start, total, True)
     return Body(data, 0, len(data), False)

@@ -1,4 +1,4 @@
-"""HLS engine: measure, fetch and decrypt single parts, and fetch their keys.
+"""HLS engine: measure single parts, and fetch their keys.
 
 Measuring a part costs one small request: a ranged GET for its last 32
 bytes, whose ``Content-Range`` gives the ciphertext length and whose two
@@ -21,9 +21,7 @@ from toutvfs.hls.crypto import (
     CryptoError,
     Data,
     check_key,
-    decrypt_blocks,
     decrypt_part,
-    padding_length,
     plain_size_from_tail,
 )
 from toutvfs.hls.fetch import Body, Fetcher
@@ -141,75 +139,8 @@ async def measure_part(
     return plain_size_from_tail(served, body.data, key, encryption.iv), served
 
 
-async def _fetch_served(part: Part, fetcher: Fetcher) -> Data:
-    """Return the bytes of a whole part as served (its byte range only)."""
-    if part.byterange is None:
-        return (await fetcher.get(part.uri)).data
-    offset, length = part.byterange
-    body = await fetcher.get(
-        part.uri, byte_range=_range_header(offset, offset + length)
-    )
-    if not body.partial:
-        return _slice_range(body.data, part)
-    _check_partial(body, offset, offset + length, part)
-    return body.data
-
-
 async def _decrypt(part: Part, data: Data, keys: KeyRing) -> Data:
     if part.encryption is None:
         return data
     key = await keys.get(part.encryption.key_uri)
     return decrypt_part(data, key, part.encryption.iv)
-
-
-async def fetch_part(
-    part: Part, served: int | None, fetcher: Fetcher, keys: KeyRing
-) -> Data:
-    """Return the plaintext of a whole part, checked against its length.
-
-    *served* is the measured length, or None while it is not known yet.
-    """
-    data = await _fetch_served(part, fetcher)
-    if served is not None and len(data) != served:
-        raise PartChanged(
-            f"{redact(part.uri)} is {len(data)} bytes long, but {served} were measured"
-        )
-    return await _decrypt(part, data, keys)
-
-
-async def fetch_part_tail(
-    part: Part, served: int, plain_start: int, fetcher: Fetcher, keys: KeyRing
-) -> tuple[int, Data]:
-    """Return (offset, plaintext) of *part* from about *plain_start* to its end.
-
-    Only the ciphertext from the block before *plain_start* is fetched: in
-    CBC that block is the IV of the next one. The returned offset is
-    *plain_start* rounded down to a block boundary.
-
-    Raises:
-        PartChanged: the server ignored ``Range``; the caller then fetches
-            the whole part.
-    """
-    block_start = (plain_start // BLOCK) * BLOCK
-    base = part.byterange[0] if part.byterange is not None else 0
-    if part.encryption is None:
-        fetch_start = base + block_start
-    else:
-        fetch_start = base + max(0, block_start - BLOCK)
-    body = await fetcher.get(
-        part.uri, byte_range=_range_header(fetch_start, base + served)
-    )
-    if not body.partial:
-        raise PartChanged(f"{redact(part.uri)} was served without its range")
-    _check_partial(body, fetch_start, base + served, part)
-    data = body.data
-    if part.encryption is None:
-        return block_start, data
-    key = await keys.get(part.encryption.key_uri)
-    ciphertext: Data = data
-    iv = part.encryption.iv
-    if block_start > 0:
-        iv, ciphertext = bytes(data[:BLOCK]), data[BLOCK:]
-    plaintext = decrypt_blocks(ciphertext, key, iv)
-    pad = padding_length(plaintext[-BLOCK:])
-    return block_start, plaintext[: len(plaintext) - pad]

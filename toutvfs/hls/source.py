@@ -2,7 +2,8 @@
 
 Every stream of the same media and variant uses one `Source`, so readers of
 the same file share fetches. Each part has at most one job at a time, and a
-reader that needs a part being fetched waits for that job. A job runs as a
+reader that needs a part being fetched waits for its bytes from that job,
+which decrypts the part as it arrives. A job runs as a
 detached task, so that a reader interrupted by the kernel does not cancel a
 fetch that others wait for. A job is cancelled when nobody waits for it and
 no stream wants it prefetched any more.
@@ -37,10 +38,11 @@ from toutvfs.errors import (
 )
 from toutvfs.hls.buffers import BufferPool
 from toutvfs.hls.cache import CacheKey, SegmentCache
-from toutvfs.hls.crypto import CryptoError, Data
+from toutvfs.hls.crypto import BLOCK, CryptoError, Data
+from toutvfs.hls.download import PartDownload, Progress
 from toutvfs.hls.fetch import Fetcher
 from toutvfs.hls.layout import Layout, fingerprint
-from toutvfs.hls.parts import KeyRing, PartChanged, fetch_part, fetch_part_tail
+from toutvfs.hls.parts import KeyRing, PartChanged
 from toutvfs.hls.playlist import Part, redact
 
 log = logging.getLogger(__name__)
@@ -78,15 +80,72 @@ class Shared:
 
 @dataclass(eq=False)
 class Job:
-    """One fetch of one part, awaited by readers and wanted by prefetchers."""
+    """One fetch of one part, awaited by readers and wanted by prefetchers.
+
+    Readers take bytes from *progress* while the part downloads, and from
+    *result* once the whole part is checked.
+    """
 
     position: int
     done: trio.Event = field(default_factory=trio.Event)
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    progress: Progress = field(default_factory=Progress)
     result: Data | None = None
     error: Exception | None = None
     waiters: int = 0
     wanted: int = 0
+
+
+@dataclass(eq=False)
+class Tail:
+    """A fetch of one part from a block near a seek's offset to the part's end.
+
+    It belongs to the stream that started it, which drops it when it
+    leaves the part; it is cancelled once dropped and no read waits for it.
+    *error* is a `SegmentError`, or `PartChanged` when the server ignored
+    ``Range``.
+    """
+
+    position: int
+    size: int
+    progress: Progress
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    error: Exception | None = None
+    readers: int = 0
+    dropped: bool = False
+
+    @property
+    def start(self) -> int:
+        """The part's plaintext offset where the tail starts."""
+        return self.progress.start
+
+    async def read(self, low: int, high: int) -> bytes:
+        """Return the part's plaintext bytes *low* to *high* once they are in.
+
+        A read up to the part's end (*size*) waits for the padding check.
+
+        Raises:
+            SegmentError, PartChanged: the fetch failed before *high*, or
+                the read reaches the part's end and the fetch failed.
+        """
+        whole = high >= self.size
+        self.readers += 1
+        try:
+            await self.progress.wait_for(self.size + 1 if whole else high)
+        finally:
+            self.readers -= 1
+            if self.dropped and self.readers == 0:
+                self.scope.cancel()
+        if self.progress.end >= high and (self.error is None or not whole):
+            return self.progress.slice(low, high)
+        assert self.error is not None
+        raise self.error
+
+    def drop(self) -> None:
+        """Cancel the fetch now, or when the last read waiting for it ends."""
+        self.dropped = True
+        if self.readers == 0:
+            self.scope.cancel()
 
 
 class Source:
@@ -166,29 +225,41 @@ class Source:
         """Return True if the part is in memory or being fetched."""
         return position in self._jobs or self.buffered(position) is not None
 
-    async def get(self, position: int) -> Data:
-        """Return the whole plaintext of the part at *position*.
+    async def read(self, position: int, low: int, high: int) -> Data:
+        """Return plaintext bytes *low* to *high* of the part at *position*.
+
+        A part being fetched serves bytes below its end as soon as they are
+        decrypted, before the rest of the part arrives.
 
         Raises:
-            SegmentError: the part could not be fetched or decrypted.
+            SegmentError: the part could not be fetched or decrypted before
+                *high*.
         """
         data = self.buffered(position)
         if data is not None:
-            return data
+            return data[low:high]
         failure = self.recent_failure(position)
         if failure is not None:
             raise failure
+        # A read up to the part's end waits for the checks of the whole part
+        # (its length and padding) and for its place in the caches.
+        whole = high >= self.layout.sizes[position]
         job = self._start(position)
         job.waiters += 1
         try:
-            await job.done.wait()
+            if whole:
+                await job.done.wait()
+            else:
+                await job.progress.wait_for(high)
         finally:
             job.waiters -= 1
             self._cancel_if_unwanted(job)
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
+        if job.result is not None:
+            return job.result[low:high]
+        if not whole and job.progress.end >= high:
+            return job.progress.slice(low, high)
+        assert job.error is not None
+        raise job.error
 
     def recent_failure(self, position: int) -> SegmentError | None:
         """Return the error of the part's last fetch if it failed lately."""
@@ -212,35 +283,47 @@ class Source:
         self.shared.pool.put(self.pool_key(position), data)
         return True
 
-    async def get_tail(self, position: int, offset: int) -> tuple[int, Data]:
-        """Return (start, plaintext) of the part from near *offset* to its end.
+    def start_tail(self, position: int, offset: int) -> Tail:
+        """Start fetching the part at *position* from the block of *offset*.
 
         This serves a seek into the middle of a part that is neither in
         memory nor being fetched: only the ciphertext from the block before
-        *offset* is requested. The caller falls back to `get` on
-        `PartChanged` (a server that ignores ``Range``).
+        *offset* is requested, and reads of the returned `Tail` get their
+        bytes as they arrive. A reader falls back to `read` when the tail
+        fails with `PartChanged` (a server that ignores ``Range``).
+
+        Raises:
+            SegmentError: the part failed within the last
+                `RetryPolicy.failure_hold` seconds.
         """
         failure = self.recent_failure(position)
         if failure is not None:
             raise failure
+        start = (offset // BLOCK) * BLOCK
+        tail = Tail(position, self.layout.sizes[position], Progress(start))
+        self.shared.job_started()
+        self.shared.spawn(
+            lambda: self._run_tail(tail), f"fetch {self.name} part {position} tail"
+        )
+        return tail
+
+    async def _run_tail(self, tail: Tail) -> None:
+        position = tail.position
         part = self.parts[position]
         served = self.layout.cipher_lengths[position]
-        deadline = self.shared.fetcher.policy.part_deadline
+        download = PartDownload(part, served, tail.progress, self.shared.keys)
         try:
-            with trio.fail_after(deadline):
-                return await fetch_part_tail(
-                    part, served, offset, self.shared.fetcher, self.shared.keys
-                )
-        except PartChanged:
-            raise
-        except trio.TooSlowError as exc:
-            error = self._segment_error(part, f"timed out after {deadline:g} s")
-            self._failures[position] = (trio.current_time(), error)
-            raise error from exc
-        except (Error, CryptoError) as exc:
-            error = self._segment_error(part, str(exc))
-            self._failures[position] = (trio.current_time(), error)
-            raise error from exc
+            _, tail.error = await self._guarded(
+                part,
+                tail.scope,
+                lambda: download.run(self.shared.fetcher, part),
+                keep=(PartChanged,),
+            )
+        finally:
+            tail.progress.finish()
+            self.shared.job_finished()
+        if isinstance(tail.error, SegmentError) and not tail.scope.cancel_called:
+            self._failures[position] = (trio.current_time(), tail.error)
 
     def want(self, position: int) -> bool:
         """Start fetching a part ahead of need, or join its running fetch.
@@ -285,32 +368,53 @@ class Source:
             )
         return job
 
-    async def _run(self, job: Job) -> None:
-        part = self.parts[job.position]
+    async def _guarded(
+        self,
+        part: Part,
+        scope: trio.CancelScope,
+        load: Callable[[], Awaitable[Data]],
+        keep: tuple[type[Exception], ...] = (),
+    ) -> tuple[Data | None, Exception | None]:
+        """Run *load* within *scope* and the part deadline, and return (data, error).
+
+        Every error becomes a `SegmentError` naming the part, except those
+        of the types in *keep*, which are returned as they are.
+        """
         deadline = self.shared.fetcher.policy.part_deadline
         try:
-            with job.scope:
+            with scope:
                 with trio.fail_after(deadline):
-                    job.result = await self._load(job.position)
-            if job.scope.cancelled_caught:
-                job.error = SegmentError(
-                    f"{self.name}: the fetch of {part.label} was cancelled",
-                    index=part.index,
-                )
+                    return await load(), None
+            cancelled = SegmentError(
+                f"{self.name}: the fetch of {part.label} was cancelled",
+                index=part.index,
+            )
+            return None, cancelled
+        except keep as exc:
+            return None, exc
         except trio.TooSlowError:
-            job.error = self._segment_error(part, f"timed out after {deadline:g} s")
+            return None, self._segment_error(part, f"timed out after {deadline:g} s")
         except SegmentError as exc:
-            job.error = exc
+            return None, exc
         except (Error, CryptoError, PartChanged, OSError) as exc:
-            job.error = self._segment_error(part, str(exc))
-            job.error.__cause__ = exc
+            error = self._segment_error(part, str(exc))
+            error.__cause__ = exc
+            return None, error
         except Exception as exc:  # a detached task must not crash the run
             log.exception("unexpected error fetching %s %s", self.name, part.label)
-            job.error = self._segment_error(part, f"internal error: {exc!r}")
+            return None, self._segment_error(part, f"internal error: {exc!r}")
+
+    async def _run(self, job: Job) -> None:
+        part = self.parts[job.position]
+        try:
+            job.result, job.error = await self._guarded(
+                part, job.scope, lambda: self._load(job.position, job.progress)
+            )
         finally:
             if self._jobs.get(job.position) is job:
                 del self._jobs[job.position]
             job.done.set()
+            job.progress.finish()
             self.shared.job_finished()
         if isinstance(job.error, SegmentError) and not job.scope.cancel_called:
             self._failures[job.position] = (trio.current_time(), job.error)
@@ -327,7 +431,7 @@ class Source:
             index=part.index,
         )
 
-    async def _load(self, position: int) -> Data:
+    async def _load(self, position: int, progress: Progress) -> Data:
         cache = self.shared.cache
         key = self.cache_key(position)
         if cache is not None and self._layout is not None:
@@ -336,7 +440,7 @@ class Source:
                 self.shared.pool.put(self.pool_key(position), cached)
                 return cached
 
-        data = await self._fetch(position)
+        data = await self._fetch(position, progress)
         await self._layout_ready.wait()
         size = self.layout.sizes[position]
         if len(data) != size:
@@ -352,16 +456,17 @@ class Source:
                 await cache.put(key, data)
         return data
 
-    async def _fetch(self, position: int) -> Data:
+    async def _fetch(self, position: int, progress: Progress) -> Data:
         layout = self._layout
         served = None if layout is None else layout.cipher_lengths[position]
+        download = PartDownload(
+            self.parts[position], served, progress, self.shared.keys
+        )
         for refreshes in range(MAX_REFRESHES + 1):
             generation = self.generation
             part = self.parts[position]
             try:
-                return await fetch_part(
-                    part, served, self.shared.fetcher, self.shared.keys
-                )
+                return await download.run(self.shared.fetcher, part)
             except UnexpectedHttpStatusCode as exc:
                 if exc.status_code != 403 or refreshes == MAX_REFRESHES:
                     raise

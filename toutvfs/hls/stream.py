@@ -5,9 +5,11 @@ cumulative part sizes, fetches the part that covers the offset first, and
 then has its `Source` prefetch the next parts as deep as its read
 pattern allows. A seek cancels the stream's prefetches; so does `close`.
 
-A read that lands in the middle of a part that is not in memory, not in the
-disk cache and not being fetched requests only the rest of
-that part with a Range request, so a seek need not wait for the whole part.
+A read of a part being fetched returns as soon as its own bytes are
+decrypted. A read that lands in the middle of a part that is not in memory,
+not in the disk cache and not being fetched requests only the rest of that
+part with a Range request, so a seek waits neither for the whole part nor
+for the rest of it, only for its own bytes.
 
 The parts a stream is reading or prefetching are pinned in the disk cache.
 
@@ -27,7 +29,7 @@ from toutvfs.errors import SegmentError, StreamError
 from toutvfs.hls.crypto import Data
 from toutvfs.hls.parts import PartChanged
 from toutvfs.hls.readahead import ReadaheadSettings, ReadPattern
-from toutvfs.hls.source import Source
+from toutvfs.hls.source import Source, Tail
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class Stream:
         self._pattern = ReadPattern(settings)
         self._wanted: set[int] = set()
         self._reading: set[int] = set()
-        self._tail: tuple[int, int, Data] | None = None
+        self._tail: Tail | None = None
         self._current: int | None = None
         self._ranges_ignored = False
         self._closed = False
@@ -85,9 +87,11 @@ class Stream:
 
         layout = self._source.layout
         now = trio.current_time()
+        first = layout.locate(offset)
         if self._pattern.observe(offset, end, now):
             self._drop_wants()
-        first = layout.locate(offset)
+            if not self._in_tail(first, offset - layout.starts[first], 0):
+                self._drop_tail()
         last = layout.locate(end - 1)
         positions = range(first, last + 1)
         self._pin(positions)
@@ -121,8 +125,10 @@ class Stream:
             return data[low:high]
 
         tail = self._tail
-        if tail is not None and tail[0] == position and tail[1] <= low:
-            return tail[2][low - tail[1] : high - tail[1]]
+        if tail is not None and self._in_tail(position, low, high):
+            data = await self._read_tail(tail, low, high)
+            if data is not None:
+                return data
 
         if (
             low >= self._pattern.settings.range_fetch_offset
@@ -130,17 +136,43 @@ class Stream:
             and not source.is_pending(position)
             and not await source.in_cache(position)
         ):
-            try:
-                start, rest = await source.get_tail(position, low)
-            except PartChanged:
-                log.info("%s: the server ignores Range requests", source.name)
-                self._ranges_ignored = True
-            else:
-                self._tail = (position, start, rest)
-                return rest[low - start : high - start]
+            self._drop_tail()
+            tail = source.start_tail(position, low)
+            self._tail = tail
+            data = await self._read_tail(tail, low, high)
+            if data is not None:
+                return data
 
-        data = await source.get(position)
-        return data[low:high]
+        # The stream wants the part it reads, so a read that returns before
+        # the part is whole leaves its fetch running until the stream seeks,
+        # moves past the part or closes.
+        if position not in self._wanted and source.want(position):
+            self._wanted.add(position)
+            source.pins[position] += 1
+        return await source.read(position, low, high)
+
+    def _in_tail(self, position: int, low: int, high: int) -> bool:
+        """Return True if the tail covers bytes *low* to *high* of the part."""
+        tail = self._tail
+        if tail is None or tail.position != position or tail.start > low:
+            return False
+        return tail.error is None or tail.progress.end >= high
+
+    async def _read_tail(self, tail: Tail, low: int, high: int) -> Data | None:
+        """Return bytes of the tail, or None when the server ignores ``Range``."""
+        try:
+            return await tail.read(low, high)
+        except PartChanged:
+            log.info("%s: the server ignores Range requests", self._source.name)
+            self._ranges_ignored = True
+            if self._tail is tail:
+                self._tail = None
+            return None
+
+    def _drop_tail(self) -> None:
+        if self._tail is not None:
+            self._tail.drop()
+            self._tail = None
 
     def _schedule(self, last: int, now: float) -> None:
         """Prefetch the parts after *last* to the depth of the read pattern."""
@@ -154,10 +186,10 @@ class Stream:
             self._current = last
         if last > 0:
             source.shared.pool.demote(source.pool_key(last - 1))
-        if self._tail is not None and self._tail[0] < last:
-            self._tail = None
+        if self._tail is not None and self._tail.position < last:
+            self._drop_tail()
 
-        for position in [p for p in self._wanted if p <= last]:
+        for position in [p for p in self._wanted if p < last]:
             self._wanted.discard(position)
             source.unwant(position)
             source.pins[position] -= 1
@@ -184,7 +216,6 @@ class Stream:
             self._source.unwant(position)
             self._source.pins[position] -= 1
         self._wanted.clear()
-        self._tail = None
 
     def _pin(self, positions: range) -> None:
         for position in positions:
@@ -200,6 +231,7 @@ class Stream:
             return
         self._closed = True
         self._drop_wants()
+        self._drop_tail()
         if self._current is not None:
             self._source.pins[self._current] -= 1
             self._current = None
