@@ -14,7 +14,7 @@ Subcommands:
                          (shaped server in this process)
 
 Every server binds 127.0.0.1 only and stops after --max-seconds.
-``docs/benchmarks-engine.md`` records the commands and results.
+``docs/benchmarks.md`` records the commands and results.
 """
 
 from __future__ import annotations
