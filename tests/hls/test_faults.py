@@ -13,7 +13,7 @@ from toutvfs.errors import (
     SegmentError,
     UnsupportedMedia,
 )
-from toutvfs.hls import Engine, RetryPolicy
+from toutvfs.hls import Engine, ReadaheadSettings, RetryPolicy
 
 SEGMENT_2 = "ts-implicit/s9.ts"
 
@@ -175,17 +175,27 @@ async def test_stalled_stream_does_not_block_others(
     await other.close()
 
 
+def signing_resolver(media_server, issued: list[str]):
+    """Return a resolve function that signs with tokens t1, t2, t3 in turn.
+
+    Each call appends the token it used to *issued*.
+    """
+    tokens = iter(["t1", "t2", "t3"])
+
+    async def resolve() -> str:
+        issued.append(next(tokens))
+        return media_server.url("master.m3u8", token=issued[-1])
+
+    return resolve
+
+
 async def test_expired_url_resolved_again(
     hls_media, media_server, http_client, fast_policy
 ):
     engine = Engine(http_client, None, 0, policy=fast_policy)
     media_server.tokens = {"t1"}
-    tokens = iter(["t1", "t2", "t3"])
     issued: list[str] = []
-
-    async def resolve() -> str:
-        issued.append(next(tokens))
-        return media_server.url("master.m3u8", token=issued[-1])
+    resolve = signing_resolver(media_server, issued)
 
     variant = hls_media.variants["ts-implicit"]
     stream = await engine.open("m1", variant.key, resolve)
@@ -196,6 +206,36 @@ async def test_expired_url_resolved_again(
     assert issued == ["t1", "t2"]
     forbidden = [r for r in media_server.requests if r.status == 403]
     assert len(forbidden) >= 1
+    await stream.close()
+
+
+async def test_expired_url_resolved_again_for_seek(
+    hls_media, media_server, http_client, fast_policy
+):
+    # Reads from 16 KiB into a part fetch only the rest of the part.
+    settings = ReadaheadSettings(range_fetch_offset=16 * 1024)
+    engine = Engine(http_client, None, 0, policy=fast_policy, readahead=settings)
+    media_server.tokens = {"t1"}
+    issued: list[str] = []
+    resolve = signing_resolver(media_server, issued)
+
+    variant = hls_media.variants["ts-implicit"]
+    stream = await engine.open("m1", variant.key, resolve)
+    await engine.wait_idle()
+    media_server.requests.clear()
+    media_server.tokens = {"t2"}
+    directory = hls_media.root / "ts-implicit"
+    before = [(directory / f"s{n}.ts.plain").stat().st_size for n in (7, 8)]
+    # 50,001 bytes into part 2, which nothing has fetched yet.
+    offset = sum(before) + 50_001
+
+    assert await stream.read(offset, 4096) == variant.reference[offset : offset + 4096]
+    assert issued == ["t1", "t2"]
+    fetches = [r for r in media_server.requests if r.path == "/" + SEGMENT_2]
+    assert [r.status for r in fetches] == [403, 206]
+    assert fetches[0].range is not None
+    assert fetches[1].range == fetches[0].range
+    assert fetches[1].query["token"] == ["t2"]
     await stream.close()
 
 

@@ -9,12 +9,12 @@ fetch that others wait for. A job is cancelled when nobody waits for it and
 no stream wants it prefetched any more.
 
 A job looks in the memory pool, then in the disk cache, then fetches. On an
-HTTP 403 (a signed URL that expired) it asks for a fresh master URL, checks
-that the segment list is the same, and tries again with the new URLs. Every
-job ends within `RetryPolicy.part_deadline` seconds with the plaintext or a
-`SegmentError` naming the part and the cause. A reader or prefetcher that
-comes for a failed part within `RetryPolicy.failure_hold` seconds gets that
-error at once instead of a new fetch.
+HTTP 403 (a signed URL that expired) a job or a tail asks for a fresh master
+URL, checks that the segment list is the same, and tries again with the new
+URLs. Every job ends within `RetryPolicy.part_deadline` seconds with the
+plaintext or a `SegmentError` naming the part and the cause. A reader or
+prefetcher that comes for a failed part within `RetryPolicy.failure_hold`
+seconds gets that error at once instead of a new fetch.
 
 Concurrency: all state here changes in the trio thread. `Source.parts` is
 replaced whole by `Source.refresh`, never edited in place, so a job that
@@ -316,7 +316,7 @@ class Source:
             _, tail.error = await self._guarded(
                 part,
                 tail.scope,
-                lambda: download.run(self.shared.fetcher, part),
+                lambda: self._download(position, download),
                 keep=(PartChanged,),
             )
         finally:
@@ -462,6 +462,19 @@ class Source:
         download = PartDownload(
             self.parts[position], served, progress, self.shared.keys
         )
+        return await self._download(position, download)
+
+    async def _download(self, position: int, download: PartDownload) -> Data:
+        """Run *download* of the part at *position*, re-signing its URL on HTTP 403.
+
+        After a 403, `refresh` replaces the URLs and the download resumes
+        where it stopped, at most `MAX_REFRESHES` times.
+
+        Raises:
+            UnexpectedHttpStatusCode: a status other than 403, or 403 again
+                after the last refresh.
+            PlaylistError: the fresh playlist lists other segments.
+        """
         for refreshes in range(MAX_REFRESHES + 1):
             generation = self.generation
             part = self.parts[position]
