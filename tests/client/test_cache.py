@@ -404,3 +404,29 @@ def test_existing_files_made_private(tmp_path, fresh_warnings):
     assert again.store.get("k") == 1
     again.release()
     assert mode_of(again.path) == 0o600
+
+
+def test_lock_symlink_not_followed(tmp_path, fresh_warnings, caplog):
+    # Another user who can write the directory put a link in place of the lock.
+    directory = tmp_path / "named"
+    directory.mkdir()
+    directory.chmod(0o700)
+    target = tmp_path / "victim.txt"
+    target.write_bytes(b"not a lock")
+    target.chmod(0o644)
+    lock = directory / (cache_module.file_stem(USER) + ".lock")
+    lock.symlink_to(target)
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        cache = open_cache(directory)
+    assert target.read_bytes() == b"not a lock"
+    assert mode_of(target) == 0o644
+    assert lock.is_symlink()
+    assert not cache.locked
+    assert cache.store is None
+    assert cache.save() is False
+    cache.release()
+    assert sorted(path.name for path in directory.iterdir()) == [lock.name]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "is a symbolic link" in warnings[0].getMessage()
+    assert str(lock) in warnings[0].getMessage()

@@ -3,7 +3,8 @@
 One JSON file per user holds decoded responses with their expiry times, and
 a lock file next to it is held with ``flock`` from `UserCache.open` until
 `UserCache.release`. A second client of the same user, in this process or
-another, gets no disk cache and a warning. The cache never raises because it
+another, gets no disk cache and a warning, and so does a client that finds a
+symbolic link in place of the lock file. The cache never raises because it
 cannot be created, read or written; it logs a warning and the client runs
 without it.
 
@@ -24,6 +25,7 @@ and only the 0600 modes of the files keep them private.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -208,7 +210,17 @@ class UserCache:
         try:
             lock_file = _open_private(lock_path)
         except OSError as exc:
-            log.warning("cannot open cache lock %s: %s; no disk cache", lock_path, exc)
+            if exc.errno == errno.ELOOP:
+                log.warning(
+                    "cache lock %s is a symbolic link, which the client does "
+                    "not follow; running without a disk cache. Remove the link "
+                    "if you did not make it",
+                    lock_path,
+                )
+            else:
+                log.warning(
+                    "cannot open cache lock %s: %s; no disk cache", lock_path, exc
+                )
             return cache
         try:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -302,8 +314,14 @@ def _entries(raw: Any) -> Iterator[tuple[str, float, Any]]:
 
 
 def _open_private(path: Path) -> IO[bytes]:
-    """Open or create *path* and set its mode to 0600, whatever it was before."""
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    """Open or create *path* and set its mode to 0600, whatever it was before.
+
+    A symbolic link at *path* is not followed and raises `OSError` with
+    ``ELOOP``, because another user who can write the directory could point
+    it at a file of this user, whose mode would then change.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    descriptor = os.open(path, flags, FILE_MODE)
     try:
         os.fchmod(descriptor, FILE_MODE)
     except OSError:
