@@ -7,7 +7,9 @@ write the emulator's clear segments, byte for byte.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections import Counter
 
 import pytest
 
@@ -149,6 +151,31 @@ def test_download_retries_failed_segment(emulator, client, tmp_path):
     # The open kept the first segment, so parts 1 to 11 are fetched whole.
     assert statuses.count(200) == 11
     assert len(statuses) == 13
+
+
+def test_download_policy_governs_segments(emulator, config, tmp_path, monkeypatch):
+    from toutvfs.client import download as download_module
+
+    monkeypatch.setattr(download_module, "PART_RETRY_DELAY", 0.0)
+    monkeypatch.setenv("TOUTV3_CACHE_DIR", str(tmp_path / "cache"))
+    policy = dataclasses.replace(FAST_RETRIES, max_attempts=1)
+    with Client(USER, PASSWORD, config=config, policy=policy) as client:
+        version = episode(client).media_versions[0]
+        download = version.create_download().iter_download(tmp_path / "one.ts")
+        assert next(download).dl_bytes == 0
+        since = len(emulator.request_log)
+        emulator.faults.append(Fault("status", endpoint="segment", id_media=ID_MEDIA))
+        with pytest.raises(DownloadError, match="part 1 of media"):
+            list(download)
+    log = [r for r in emulator.request_log[since:] if r.endpoint == "segment"]
+    assert {r.status for r in log} == {503}
+    # Part 0 came with the open. Part 1 and the parts prefetched after it
+    # each get one request, and `Download`'s own attempts at part 1 get the
+    # failure that the engine holds for `failure_hold` seconds.
+    requests_per_path = Counter(r.path for r in log)
+    part_1 = [r for r in log if r.path.endswith("/seg_04817.ts")]
+    assert len(part_1) == 1
+    assert set(requests_per_path.values()) == {1}
 
 
 def test_download_no_space_left(client):

@@ -9,9 +9,11 @@ import pytest
 import trio
 import trio.testing
 
+from toutvfs.client.facade import engine_policy
 from toutvfs.client.http import Requester
 from toutvfs.client.retry import RetryPolicy, parse_retry_after
 from toutvfs.errors import ConnectionError, NetworkTimeout, UnexpectedHttpStatusCode
+from toutvfs.hls import RetryPolicy as EnginePolicy
 
 URL = "http://service.test/thing"
 
@@ -177,3 +179,25 @@ async def test_attempt_timeout_bounds_hung_request(autojump_clock):
         await Requester(http, policy).get_json("thing", URL)
     assert attempts == 2
     assert trio.current_time() - start < 11.0
+
+
+def test_engine_policy_maps_shared_fields():
+    policy = RetryPolicy(
+        max_attempts=2,
+        base_delay=0.5,
+        max_delay=3.0,
+        max_retry_after=7.0,
+        total_time=1.0,
+        attempt_timeout=1.0,
+    )
+    mapped = engine_policy(policy)
+    assert mapped.attempts == 2
+    assert mapped.backoff_initial == 0.5
+    assert mapped.backoff_max == 3.0
+    assert mapped.retry_after_max == 7.0
+    # Timeouts and deadlines stay the engine's defaults.
+    default = EnginePolicy()
+    assert mapped.request_timeout == default.request_timeout
+    assert mapped.deadline == default.deadline
+    assert mapped.part_deadline == default.part_deadline
+    assert mapped.failure_hold == default.failure_hold

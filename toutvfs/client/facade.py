@@ -28,6 +28,7 @@ from toutvfs.config import Config
 if TYPE_CHECKING:
     from toutvfs.client.download import Download
     from toutvfs.hls import Engine
+    from toutvfs.hls.fetch import RetryPolicy as FetchPolicy
 
 log = redacted_logger(__name__)
 
@@ -36,6 +37,25 @@ T = TypeVar("T")
 # Seconds to wait for a connection, and for any other step of a request.
 CONNECT_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 30.0
+
+
+def engine_policy(policy: RetryPolicy) -> FetchPolicy:
+    """Map the client's retry policy to the one of the HLS engine's requests.
+
+    The two share attempts, backoff and the ``Retry-After`` cap. Timeouts
+    and deadlines stay the engine's, because the engine bounds each part
+    and each open as a whole. Two behaviours differ: the engine adds up to
+    50% jitter where the client draws from zero to the bound, and it waits
+    the cap on a longer ``Retry-After`` where the client fails at once.
+    """
+    from toutvfs.hls.fetch import RetryPolicy as FetchPolicy
+
+    return FetchPolicy(
+        attempts=policy.max_attempts,
+        backoff_initial=policy.base_delay,
+        backoff_max=policy.max_delay,
+        retry_after_max=policy.max_retry_after,
+    )
 
 
 class _Runtime:
@@ -83,7 +103,9 @@ class Client:
             the user's configuration file and environment.
         auth: a token source that replaces *user* and *password*, for
             example `toutvfs.client.BearerToken.from_env()`.
-        policy: the retry policy of every request.
+        policy: the retry policy of every request. The HLS engine's
+            requests (playlists, keys and segments) take its attempts,
+            backoff and ``Retry-After`` cap through `engine_policy`.
         transport: the httpx transport, for tests; by default httpx's own.
 
     Raises:
@@ -212,7 +234,8 @@ class Client:
         runtime = self._runtime
         if runtime.engine is None:
             assert runtime.http is not None
-            runtime.engine = Engine(runtime.http, None, 0)
+            policy = None if self._policy is None else engine_policy(self._policy)
+            runtime.engine = Engine(runtime.http, None, 0, policy=policy)
         return runtime.engine
 
     def _media_versions(self, id_media: str) -> list[model.MediaVersion]:
