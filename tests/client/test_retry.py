@@ -200,4 +200,5 @@ def test_engine_policy_maps_shared_fields():
     assert mapped.request_timeout == default.request_timeout
     assert mapped.deadline == default.deadline
     assert mapped.part_deadline == default.part_deadline
-    assert mapped.failure_hold == default.failure_hold
+    # A download's own attempts at a part must each send a request.
+    assert mapped.failure_hold == 0.0

@@ -34,10 +34,8 @@ if TYPE_CHECKING:
 
 log = redacted_logger(__name__)
 
-# Attempts per part when a fetch fails after the engine's own retries.
-# NOTE: the engine returns a part's failure again without a request for
-# `RetryPolicy.failure_hold` seconds after it (10 s by default), which is
-# longer than PART_RETRY_DELAY, so the later attempts send no request.
+# Attempts per part when a fetch fails after the engine's own retries. The
+# facade's engine keeps no failure hold, so each attempt sends a request.
 PART_ATTEMPTS = 3
 
 # Seconds between two attempts at one part.

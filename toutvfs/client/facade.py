@@ -47,6 +47,10 @@ def engine_policy(policy: RetryPolicy) -> FetchPolicy:
     and each open as a whole. Two behaviours differ: the engine adds up to
     50% jitter where the client draws from zero to the bound, and it waits
     the cap on a longer ``Retry-After`` where the client fails at once.
+
+    The engine's failure hold is off: it serves FUSE readers queued on one
+    page, while a download is one reader whose own attempts at a part must
+    each send a request.
     """
     from toutvfs.hls.fetch import RetryPolicy as FetchPolicy
 
@@ -55,6 +59,7 @@ def engine_policy(policy: RetryPolicy) -> FetchPolicy:
         backoff_initial=policy.base_delay,
         backoff_max=policy.max_delay,
         retry_after_max=policy.max_retry_after,
+        failure_hold=0.0,
     )
 
 
