@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,37 @@ def test_fstat_is_exact_after_open(mounted: Any) -> None:
         data = handle.read()
     assert size == len(data)
     assert os.getxattr(path, "user.toutv.size_exact") == b"1"
+
+
+def test_concurrent_first_opens_read_end(mounted: Any, emulator: Any) -> None:
+    # The listing shows an estimate, below the exact size for this file.
+    # Each reader's first read ends at the exact end of the file.
+    path = sorted(first_episode(mounted).glob("*.ts"))[-1]
+    id_media = os.getxattr(path, "user.toutv.id_media").decode()
+    resolution = os.getxattr(path, "user.toutv.resolution").decode()
+    expected = openssl_reference(master_url(emulator.base_url, id_media), resolution)
+    assert os.getxattr(path, "user.toutv.size_exact") == b"0"
+    assert os.stat(path).st_size < len(expected)
+    tail_size = 128 * 1024
+    start = threading.Barrier(2, timeout=30.0)
+    tails: list[bytes] = []
+
+    def read_tail() -> None:
+        start.wait()
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            tails.append(os.pread(descriptor, tail_size, len(expected) - tail_size))
+        finally:
+            os.close(descriptor)
+
+    readers = [threading.Thread(target=read_tail) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(60.0)
+        assert not reader.is_alive()
+    assert [len(tail) for tail in tails] == [tail_size, tail_size]
+    assert tails == [expected[-tail_size:]] * 2
 
 
 def test_ffprobe_reports_h264_aac_and_duration(mounted: Any) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from typing import Any
 
 import pyfuse3
 import pytest
+import trio
+import trio.testing
 
 from toutvfs.errors import InvalidCredentials
 from toutvfs.fs.operations import Operations
@@ -76,6 +79,50 @@ async def test_open_read_returns_exact_bytes(
     assert after.attr_timeout > 0
     await ops.release(info.fh)
     assert streams.opened[0].closed is True
+
+
+class BlockingInvalidation:
+    """An attribute invalidation that blocks its thread until released."""
+
+    def __init__(self) -> None:
+        self.inodes: list[int] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, inode: int) -> None:
+        self.inodes.append(inode)
+        self.started.set()
+        assert self.release.wait(10.0)
+
+
+@pytest.mark.parametrize("name", [b"640x360.ts", b"thumb.jpg"])
+async def test_open_waits_for_other_invalidation(
+    tree: Tree, streams: Any, catalogue: Any, name: bytes
+) -> None:
+    # A second open that replied while the first one's invalidation was on
+    # its way could read the file at the old size (see _invalidate_or_wait).
+    invalidation = BlockingInvalidation()
+    ops = Operations(tree, invalidate_attributes=invalidation)
+    attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), name)
+    handles: dict[str, int] = {}
+
+    async def open_file(label: str) -> None:
+        info = await ops.open(attr.st_ino, os.O_RDONLY, CTX)
+        handles[label] = info.fh
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(open_file, "first")
+        assert await trio.to_thread.run_sync(invalidation.started.wait, 10.0)
+        nursery.start_soon(open_file, "second")
+        await trio.testing.wait_all_tasks_blocked()
+        assert handles == {}
+        invalidation.release.set()
+    assert set(handles) == {"first", "second"}
+    assert invalidation.inodes == [attr.st_ino]
+    size = (await ops.getattr(attr.st_ino, CTX)).st_size
+    for fh in handles.values():
+        assert len(await ops.read(pyfuse3.FileHandleT(fh), size - 1, 4096)) == 1
+        await ops.release(pyfuse3.FileHandleT(fh))
 
 
 async def test_open_for_writing_is_erofs(ops: Operations) -> None:

@@ -123,6 +123,8 @@ class Operations(pyfuse3.Operations):
         self._texts: dict[int, bytes] = {}
         self._lookups: dict[int, int] = {}
         self._read_scopes: set[trio.CancelScope] = set()
+        # Attribute invalidations on their way to the kernel, by inode.
+        self._invalidations: dict[int, list[trio.Event]] = {}
         # Requests that failed with an errno because of a domain or unexpected
         # error.
         self.failed_requests = 0
@@ -303,7 +305,9 @@ class Operations(pyfuse3.Operations):
             if node.content is None:
                 with self._reporting("fetching", node):
                     node.content = await self.tree.catalogue.fetch(node.url)
-                await trio.to_thread.run_sync(self._invalidate_attributes, node.inode)
+                await self._invalidate_or_wait(node.inode, changed=True)
+            else:
+                await self._invalidate_or_wait(node.inode, changed=False)
             self._texts[handle] = node.content
             return pyfuse3.FileInfo(fh=FileHandleT(handle), keep_cache=True)
         if not isinstance(node, MediaNode):
@@ -312,12 +316,39 @@ class Operations(pyfuse3.Operations):
         with self._reporting("opening", node):
             stream = await self.tree.streams.open(node.id_media, node.variant.key)
         self._streams[handle] = (node, stream)
-        if not node.size_exact or node.size != stream.size:
+        changed = not node.size_exact or node.size != stream.size
+        if changed:
             node.size = stream.size
             node.size_exact = True
-            # The kernel may hold the estimate; make it ask again.
-            await trio.to_thread.run_sync(self._invalidate_attributes, node.inode)
+        # The kernel may hold the estimate, so it must drop it before the reply.
+        await self._invalidate_or_wait(node.inode, changed=changed)
         return pyfuse3.FileInfo(fh=FileHandleT(handle), keep_cache=True)
+
+    async def _invalidate_or_wait(self, inode: int, changed: bool) -> None:
+        """Invalidate the kernel's attributes of *inode* if *changed*.
+
+        An open that changed nothing still waits for the invalidations that
+        other opens of *inode* are sending, because replying first is
+        unsafe. The caller's next GETATTR may then be pending when an
+        invalidation arrives, and the kernel drops that GETATTR's reply.
+        The read that follows stops at the size the kernel had, the
+        estimate. Seen with ``--debug-fuse`` on Linux 6.18.
+        """
+        if not changed:
+            pending = list(self._invalidations.get(inode, ()))
+            for event in pending:
+                await event.wait()
+            return
+        done = trio.Event()
+        self._invalidations.setdefault(inode, []).append(done)
+        try:
+            await trio.to_thread.run_sync(self._invalidate_attributes, inode)
+        finally:
+            done.set()
+            events = self._invalidations[inode]
+            events.remove(done)
+            if not events:
+                del self._invalidations[inode]
 
     async def read(self, fh: FileHandleT, off: int, size: int) -> bytes:
         text = self._texts.get(fh)
