@@ -78,7 +78,15 @@ def test_cache_dir_and_size(
     cache = tmp_path / "elsewhere"
     mount("--hls", hls_server.url, "--cache-dir", str(cache), "--cache-size", "3")
     (mount.mountpoint / "master" / "320x180.ts").read_bytes()
-    parts = list((cache / "segments").rglob("*.part"))
+    # The last segment reaches the cache just after the read returns: wait
+    # until no temporary file is left.
+    deadline = time.monotonic() + 10.0
+    while True:
+        found = list((cache / "segments").rglob("*.part"))
+        parts = [part for part in found if not part.name.startswith(".tmp-")]
+        if len(parts) == len(found) == 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(parts) == 4
     record = status_of(mount.mountpoint)
     assert record["cache_limit"] == 3 * 1024 * 1024
