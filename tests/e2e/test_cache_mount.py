@@ -71,9 +71,9 @@ def test_tiny_cache_readers_at_both_ends(emulator: Emulator, tmp_path: Path) -> 
     try:
         path, reference = largest_media(mount, emulator)
         assert len(reference) > 2 * limit_mib * 1024 * 1024
-        # The size is exact from the first open on; opening once before
-        # the readers start keeps this test about eviction, not about two
-        # first opens racing.
+        # The size is exact from the first open on. Opening once before the
+        # readers start keeps this test about eviction; test_mount.py
+        # covers two first opens racing.
         assert os.stat(path).st_size != 0
         with path.open("rb") as handle:
             assert os.fstat(handle.fileno()).st_size == len(reference)

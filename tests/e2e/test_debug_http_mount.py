@@ -1,4 +1,4 @@
-"""End-to-end test: a --debug-http log of a B2C login holds no secret."""
+"""End-to-end test: a --debug-http log of a B2C login contains no secret."""
 
 from __future__ import annotations
 

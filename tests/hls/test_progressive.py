@@ -132,7 +132,7 @@ async def test_part_failing_halfway_fails_reader(
     assert caught.value.index == 1
     assert "segment 1" in str(caught.value)
     assert "/ts-implicit/s8.ts" in str(caught.value)
-    # Every attempt after the first asks for the rest from the cut.
+    # Every attempt after the first requests the rest from the cut.
     requests = requests_of(media_server, SECOND)
     assert len(requests) == fast_policy.attempts
     assert [r.range for r in requests[1:]] == [f"bytes={half}-{sizes[1][1] - 1}"] * (

@@ -156,7 +156,7 @@ class RedactingFilter(logging.Filter):
     """A filter that rewrites each record's message with `redact_text`.
 
     It formats the message once, then drops the arguments, so that no
-    handler sees the raw values. Tracebacks and stack information are
+    handler receives the raw values. Tracebacks and stack information are
     redacted too.
     """
 

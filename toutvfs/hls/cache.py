@@ -30,7 +30,7 @@ Caveats:
 
     An entry whose directory has no valid key file (written by an older
     version, or the key file was deleted) is indexed without a key until a
-    read requests it, and until then it is evicted whatever the pins say.
+    read requests it, and until then it is evicted even when pinned.
     The next entry written to that directory writes the key file again.
 """
 

@@ -7,7 +7,7 @@ ciphertext block before it, and only the last block holds PKCS#7 padding,
 so every plaintext byte below the part's measured size is final when it is
 appended. Readers wait on the `Progress` for the bytes they need.
 
-A retry after a partial body asks for the rest with ``Range``. A server
+A retry after a partial body requests the rest with ``Range``. A server
 that answers a retry with the whole body again (status 200) makes the
 download start over, and every byte that was already decrypted must come
 out the same, or the part fails with `PartChanged`. So bytes handed to a
