@@ -47,8 +47,8 @@ from toutvfs.fs.source import (
 )
 from toutvfs.hls.storage import (
     TEMP_PREFIX,
+    VariantFileStore,
     remove_variant_file,
-    variant_file,
     write_atomic,
 )
 
@@ -145,7 +145,7 @@ RECORD_TYPES: dict[str, Any] = {
 }
 
 
-class ListingStore:
+class ListingStore(VariantFileStore):
     """The listing records of pinned media versions on disk.
 
     Args:
@@ -154,14 +154,6 @@ class ListingStore:
     All methods block on file operations; callers in trio run them through
     ``trio.to_thread.run_sync``.
     """
-
-    def __init__(self, directory: Path | None) -> None:
-        self.directory = directory
-
-    def _path(self, media_key: str, variant_key: str) -> Path | None:
-        if self.directory is None:
-            return None
-        return variant_file(self.directory, media_key, variant_key)
 
     def save(
         self, media_key: str, variant_key: str, path: str, records: dict[str, Any]

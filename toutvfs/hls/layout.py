@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toutvfs.hls.playlist import Part
-from toutvfs.hls.storage import make_private_dir, safe_name, write_atomic
+from toutvfs.hls.storage import VariantFileStore, make_private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Layout:
         return cls(sizes, lengths, str(record["fingerprint"]))
 
 
-class LayoutStore:
+class LayoutStore(VariantFileStore):
     """Layouts on disk, one JSON file per media and variant.
 
     Args:
@@ -105,13 +105,8 @@ class LayoutStore:
     """
 
     def __init__(self, directory: Path | None) -> None:
-        self.directory = directory
+        super().__init__(directory)
         self._memory: dict[tuple[str, str], Layout] = {}
-
-    def _path(self, media_key: str, variant_key: str) -> Path | None:
-        if self.directory is None:
-            return None
-        return self.directory / safe_name(media_key) / f"{safe_name(variant_key)}.json"
 
     def load(self, media_key: str, variant_key: str) -> Layout | None:
         """Return the stored layout, or None. Blocks on a small file read."""

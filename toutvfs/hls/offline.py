@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from toutvfs.hls.playlist import Encryption, Part
-from toutvfs.hls.storage import remove_variant_file, variant_file, write_atomic
+from toutvfs.hls.storage import VariantFileStore, remove_variant_file, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def _decode_part(record: dict[str, Any]) -> Part:
     )
 
 
-class PlaylistStore:
+class PlaylistStore(VariantFileStore):
     """Media playlists of pinned variants on disk, one JSON file each.
 
     Args:
@@ -67,14 +66,6 @@ class PlaylistStore:
     All methods block on small file operations; callers in trio run them
     through ``trio.to_thread.run_sync``.
     """
-
-    def __init__(self, directory: Path | None) -> None:
-        self.directory = directory
-
-    def _path(self, media_key: str, variant_key: str) -> Path | None:
-        if self.directory is None:
-            return None
-        return variant_file(self.directory, media_key, variant_key)
 
     def save(self, media_key: str, variant_key: str, parts: list[Part]) -> None:
         """Store *parts* as the playlist of the variant, replacing any other."""

@@ -73,6 +73,22 @@ def variant_file(directory: Path, media_key: str, variant_key: str) -> Path:
     return directory / safe_name(media_key) / f"{safe_name(variant_key)}.json"
 
 
+class VariantFileStore:
+    """A base for stores of one JSON file per media variant.
+
+    Args:
+        directory: where the files go, or None to store nothing on disk.
+    """
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    def _path(self, media_key: str, variant_key: str) -> Path | None:
+        if self.directory is None:
+            return None
+        return variant_file(self.directory, media_key, variant_key)
+
+
 def remove_variant_file(path: Path) -> bool:
     """Delete a `variant_file` and its media directory once empty.
 
