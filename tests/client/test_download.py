@@ -170,12 +170,15 @@ def test_download_policy_governs_segments(emulator, config, tmp_path, monkeypatc
     log = [r for r in emulator.request_log[since:] if r.endpoint == "segment"]
     assert {r.status for r in log} == {503}
     # Part 0 came with the open. With one attempt per engine fetch, each of
-    # `Download`'s attempts at part 1 sends exactly one request, and no
-    # part gets more requests than that.
+    # `Download`'s attempts at part 1 sends exactly one request. The stream's
+    # read-ahead may have fetched part 1 once before the first attempt, so
+    # a part gets at most one request more; the engine's default policy
+    # would send 6 per fetch.
+    attempts = download_module.PART_ATTEMPTS
     requests_per_path = Counter(r.path for r in log)
     part_1 = [r for r in log if r.path.endswith("/seg_04817.ts")]
-    assert len(part_1) == download_module.PART_ATTEMPTS
-    assert max(requests_per_path.values()) <= download_module.PART_ATTEMPTS
+    assert attempts <= len(part_1) <= attempts + 1
+    assert max(requests_per_path.values()) <= attempts + 1
 
 
 def test_download_no_space_left(client):
