@@ -232,6 +232,10 @@ def test_rejected_refresh_token_listing_is_eacces(
     lines = [line for line in text.splitlines() if episode in line]
     assert len(lines) == 1, text
     assert " ERROR " in lines[0]
-    assert "rejected the refresh token" in lines[0]
+    assert "its refresh token was rejected" in lines[0]
+    # The mount tried the login as it started, and said so once.
+    early = [line for line in text.splitlines() if "cannot log in yet" in line]
+    assert len(early) == 1, text
+    assert "rejected the refresh token" in early[0]
     assert lines[0].endswith("run `toutvfs login`, then mount again")
     assert stored["refresh_token"] not in text

@@ -142,7 +142,7 @@ def test_help_states_units_and_defaults(capsys: pytest.CaptureFixture[str]) -> N
         "in seconds (default: 1800)",
         "(default: all)",
         "ahead of a sequential reader (default: 8)",
-        "have their own limit of 16 (default: 8)",
+        "have their own limit of 32 (default: 8)",
         "(default: INFO)",
         "Credentials are taken from the first of:",
         "3. the file that `toutvfs login` stores",

@@ -142,6 +142,39 @@ async def test_token_refreshed_before_expiry(emulator, config):
     assert statuses == [200]
 
 
+async def test_prepare_logs_in_before_the_first_validation(emulator, config):
+    auth = PasswordLogin(USER, PASSWORD)
+    async with httpx.AsyncClient() as http:
+        session = Session(config, http, auth)
+        # The profile arrives slowly, so the validation asks for the claims
+        # token while the early request is still running.
+        emulator.faults.append(
+            Fault("trickle", endpoint="profile", first=1, trickle_rate=2000)
+        )
+        since = len(emulator.request_log)
+        async with trio.open_nursery() as nursery:
+            # A validation that arrives during the early login shares it.
+            nursery.start_soon(session.prepare)
+            nursery.start_soon(session.validate, "910001")
+        prepared = [r.endpoint for r in emulator.request_log[since:]]
+        since = len(emulator.request_log)
+        await session.validate("910002")
+    assert auth.logins == 1
+    assert prepared.count("profile") == 1
+    assert prepared.count("validation") == 1
+    # The next validation needs neither a login nor the profile.
+    later = [r.endpoint for r in emulator.request_log[since:]]
+    assert later == ["meta", "validation"]
+
+
+async def test_prepare_anonymous_sends_nothing(emulator, config):
+    async with httpx.AsyncClient() as http:
+        session = Session(config, http, Anonymous())
+        since = len(emulator.request_log)
+        await session.prepare()
+    assert emulator.request_log[since:] == []
+
+
 async def test_relogin_after_expiry():
     # Tokens live 3 s: long enough for a login and a validation on a loaded
     # machine, short enough to wait out.

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from toutvfs.hls import Engine, ReadaheadSettings, Stream
+from toutvfs.hls.engine import MASTER_REUSE_SECONDS
 
 CASES = ["ts-clear", "ts-explicit", "ts-implicit", "ts-rotation", "fmp4", "byterange"]
 
@@ -187,4 +188,29 @@ async def test_size_costs_one_request_per_part(
     assert await stream.read(0, first) == reference[:first]
     wholes = [r for r in media_server.requests if r.path == segments[0] and not r.range]
     assert [r.status for r in wholes] == [200]
+    await stream.close()
+
+
+async def test_open_reuses_the_master_that_a_listing_fetched(
+    hls_media, media_server, http_client, mock_clock
+):
+    engine = Engine(http_client, None, 0)
+    master = media_server.url("master.m3u8")
+    key = hls_media.variants["ts-clear"].key
+
+    async def resolve() -> str:
+        return master
+
+    # A listing always fetches the master playlist.
+    await engine.variants(master)
+    await engine.variants(master)
+    assert media_server.count("master.m3u8") == 2
+    # An open just after it sends no request for it.
+    stream = await engine.open("reuse", key, resolve)
+    assert media_server.count("master.m3u8") == 2
+    await stream.close()
+    # Once the listing is older than the reuse window, an open fetches it.
+    mock_clock.jump(MASTER_REUSE_SECONDS + 1)
+    stream = await engine.open("reuse-later", key, resolve)
+    assert media_server.count("master.m3u8") == 3
     await stream.close()

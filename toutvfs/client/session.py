@@ -390,6 +390,18 @@ class Session:
             cacheable=False,
         )
 
+    async def prepare(self) -> None:
+        """Log in and get the claims token now, before the first validation.
+
+        A mount calls this as it starts, so that the first media opened
+        waits for neither. An anonymous session sends nothing.
+
+        Raises:
+            InvalidCredentials: the login or the pasted token was rejected.
+            NetworkError: the service could not be reached.
+        """
+        await self._media_headers()
+
     async def _claims_token(self, token: str) -> str | None:
         now = self._clock()
         if self._claims is not None:

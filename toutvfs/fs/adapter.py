@@ -23,6 +23,7 @@ from toutvfs.client.records import Item, ShowPage
 from toutvfs.config import Config
 from toutvfs.errors import (
     ConnectionError,
+    Error,
     GeoBlocked,
     LoginRequired,
     MediaUnavailable,
@@ -200,6 +201,7 @@ class Backend:
                     self.settings.cache_size,
                     nursery=nursery,
                 )
+                self.prepare_soon(nursery)
                 try:
                     yield self
                 finally:
@@ -207,6 +209,17 @@ class Backend:
                     self._session = None
                     self._engine = None
                     self._http = None
+
+    def prepare_soon(self, nursery: trio.Nursery) -> None:
+        """Log in in the background, so that the first open need not wait for it."""
+        nursery.start_soon(self._prepare, name="log in")
+
+    async def _prepare(self) -> None:
+        try:
+            await self.session.prepare()
+        except Error as exc:
+            # Each file that needs the account reports the failure again.
+            log.warning("cannot log in yet: %s", exc)
 
     # Catalogue
 

@@ -162,6 +162,7 @@ class TunedBackend(Backend):
                     per_host_limit=self.options.connections,
                 )
                 self._engine = make_engine(http, self.settings, self.options, nursery)
+                self.prepare_soon(nursery)
                 try:
                     yield self
                 finally:

@@ -55,7 +55,15 @@ DEFAULT_CONNECTIONS_PER_HOST = 8
 
 # Concurrent small requests (size probes and keys) to one host, which bounds
 # how many parts are measured at once.
-MEASURE_CONCURRENCY = 16
+MEASURE_CONCURRENCY = 32
+
+# How long an open reuses the master playlist that a listing fetched from
+# the same signed URL, so that opening a file just after its directory was
+# listed sends one request fewer. Listings always fetch it again.
+MASTER_REUSE_SECONDS = 60.0
+
+# The most master playlists kept for reuse.
+MASTER_REUSE_COUNT = 64
 
 
 class Engine:
@@ -112,6 +120,8 @@ class Engine:
             load_parts=self._load_parts,
         )
         self._sources: dict[tuple[str, str], Source] = {}
+        # Master playlist texts by URL, with the time each was fetched.
+        self._masters: dict[str, tuple[float, str]] = {}
         self._open_locks: dict[tuple[str, str], trio.Lock] = {}
 
     @property
@@ -154,10 +164,20 @@ class Engine:
             UnsupportedMedia: the master announces DRM session keys.
             NetworkError: the playlist could not be fetched.
         """
-        return parse_master(await self._text(master_url), master_url)
+        text = await self._text(master_url)
+        self._masters.pop(master_url, None)
+        self._masters[master_url] = (trio.current_time(), text)
+        if len(self._masters) > MASTER_REUSE_COUNT:
+            # Dicts keep insertion order, so the first entry is the oldest.
+            del self._masters[next(iter(self._masters))]
+        return parse_master(text, master_url)
 
     async def _load_parts(self, master_url: str, variant_key: str) -> list[Part]:
-        variants = await self.variants(master_url)
+        kept = self._masters.get(master_url)
+        if kept is not None and trio.current_time() - kept[0] < MASTER_REUSE_SECONDS:
+            variants = parse_master(kept[1], master_url)
+        else:
+            variants = await self.variants(master_url)
         for variant in variants:
             if variant.key == variant_key:
                 return parse_media(await self._text(variant.uri), variant.uri)
