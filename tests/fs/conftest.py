@@ -142,6 +142,10 @@ class FakeStream:
             raise self.failure
         return self.data[offset : offset + size]
 
+    def read_buffered(self, offset: int, size: int) -> memoryview | None:
+        # Every read goes through `read`, so that `failure` applies to it.
+        return None
+
     async def close(self) -> None:
         self.closed = True
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections import Counter
 
 import pytest
 import trio
 
 from toutvfs.hls import Engine, ReadaheadSettings
 from toutvfs.hls.cache import CacheKey, SegmentCache
+from toutvfs.hls.stream import Stream
 
 SEGMENTS = [f"/ts-implicit/s{7 + i}.ts" for i in range(5)]
 
@@ -55,6 +57,128 @@ async def test_second_engine_reads_from_cache(
     assert segment_gets(media_server) == 0
     assert later.cache is not None
     assert later.cache.hits == 5
+
+
+def segment_requests(media_server) -> int:
+    """Count every request of a segment, with or without ``Range``."""
+    return sum(1 for r in media_server.requests if r.path in SEGMENTS)
+
+
+def count_loads(cache: SegmentCache) -> Counter[int]:
+    """Count the calls of ``cache.get`` by part position from now on."""
+    loads: Counter[int] = Counter()
+    get = cache.get
+
+    async def counted(key: CacheKey, size: int):
+        loads[key.position] += 1
+        return await get(key, size)
+
+    cache.get = counted  # type: ignore[method-assign]
+    return loads
+
+
+async def open_warm(
+    hls_media, media_server, http_client, tmp_path, **options
+) -> tuple[Engine, Stream, Counter[int]]:
+    """Fill the cache with one engine, then open ts-implicit in a second one.
+
+    Returns the second engine, its stream and its count of cache loads.
+    The request log starts empty for the second engine.
+    """
+    await read_implicit(Engine(http_client, tmp_path, 1 << 30), hls_media, media_server)
+    media_server.requests.clear()
+    later = Engine(http_client, tmp_path, 1 << 30, **options)
+    assert later.cache is not None
+    loads = count_loads(later.cache)
+
+    async def resolve() -> str:
+        return media_server.url("master.m3u8")
+
+    stream = await later.open("m1", hls_media.variants["ts-implicit"].key, resolve)
+    return later, stream, loads
+
+
+async def test_warm_concurrent_reads_load_once(
+    hls_media, media_server, http_client, tmp_path
+):
+    variant = hls_media.variants["ts-implicit"]
+    # Reads from 16 KiB into a part that is neither in memory nor being
+    # loaded ask the disk cache whether to fetch a tail instead.
+    readahead = ReadaheadSettings(range_fetch_offset=16384)
+    later, stream, loads = await open_warm(
+        hls_media, media_server, http_client, tmp_path, readahead=readahead
+    )
+    size = stream.size
+    chunk = 32768
+    data = bytearray(size)
+
+    async def read_at(offset: int) -> None:
+        piece = await stream.read(offset, chunk)
+        data[offset : offset + len(piece)] = piece
+
+    # Start in the middle, a seek, then go on to the end four reads at a
+    # time, as the kernel's asynchronous read-ahead does.
+    middle = (size // 2) // chunk * chunk
+    offsets = list(range(middle, size, chunk))
+    for batch in range(0, len(offsets), 4):
+        async with trio.open_nursery() as nursery:
+            for offset in offsets[batch : batch + 4]:
+                nursery.start_soon(read_at, offset)
+    await stream.close()
+    await later.wait_idle()
+
+    first = stream._source.layout.locate(middle)
+    assert data[middle:] == variant.reference[middle:]
+    assert segment_requests(media_server) == 0
+    assert later.cache is not None
+    assert later.cache.misses == 0
+    # The open prefetches part 0, and the seek may cancel it mid-load.
+    assert loads[0] <= 1
+    assert {p: n for p, n in loads.items() if p > 0} == dict.fromkeys(
+        range(first, 5), 1
+    )
+
+
+async def test_buffered_reads_share_part(
+    hls_media, media_server, http_client, tmp_path
+):
+    reference = hls_media.reference("ts-implicit")
+    later, stream, loads = await open_warm(
+        hls_media, media_server, http_client, tmp_path
+    )
+    size = stream.size
+    starts = stream._source.layout.starts
+    # The first pass loads every part into memory.
+    for offset in range(0, size, 131072):
+        assert await stream.read(offset, 131072) == reference[offset : offset + 131072]
+
+    # The second pass is served from memory, except reads across parts.
+    chunk = 16384
+    served = 0
+    expected = 0
+    for offset in range(0, size, chunk):
+        end = min(offset + chunk, size)
+        view = stream.read_buffered(offset, chunk)
+        within_part = all(not offset < start < end for start in starts)
+        if within_part:
+            expected += 1
+            assert isinstance(view, memoryview)
+        else:
+            assert view is None
+            view = memoryview(await stream.read(offset, chunk))
+        if isinstance(view, memoryview) and within_part:
+            served += 1
+        assert view == reference[offset:end]
+    assert served == expected
+    assert served > 0
+    assert stream.read_buffered(size, chunk) is None
+    assert stream.read_buffered(size - 10, chunk) == reference[size - 10 :]
+    await stream.close()
+    assert stream.read_buffered(0, chunk) is None
+    await later.wait_idle()
+
+    assert segment_requests(media_server) == 0
+    assert loads == Counter(range(5))
 
 
 async def test_cached_bytes_of_variant(hls_media, media_server, http_client, tmp_path):

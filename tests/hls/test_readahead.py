@@ -68,3 +68,23 @@ def test_seek_resets_rate():
         pattern.observe(step * 131072, (step + 1) * 131072, now=step * 0.001)
     pattern.observe(90_000_000, 90_004_096, now=0.05)
     assert pattern.depth(PART, 0.05) == 1
+
+
+def test_rate_counts_window_only():
+    pattern = ReadPattern(ReadaheadSettings(rate_window=1.0))
+    pattern.observe(0, 1000, now=0.0)
+    pattern.observe(1000, 3000, now=0.5)
+    pattern.observe(3000, 7000, now=1.2)
+    # The read at 0.0 left the window: 6000 bytes over 0.7 s.
+    assert pattern.rate(1.2) == 6000 / 0.7
+    pattern.observe(7000, 15000, now=5.0)
+    # Only the last read remains, and the elapsed time has its floor.
+    assert pattern.rate(5.0) == 8000 / 0.05
+
+
+def test_seek_clears_rate_window():
+    pattern = ReadPattern(ReadaheadSettings())
+    pattern.observe(0, 131072, now=0.0)
+    pattern.observe(131072, 262144, now=0.1)
+    pattern.observe(90_000_000, 90_001_000, now=0.2)
+    assert pattern.rate(0.2) == 1000 / 0.05

@@ -350,11 +350,21 @@ class Operations(pyfuse3.Operations):
             if not events:
                 del self._invalidations[inode]
 
-    async def read(self, fh: FileHandleT, off: int, size: int) -> bytes:
+    # pyfuse3 replies with any object that exports a contiguous buffer
+    # (fuse_read_async in pyfuse3 3.5.0's handlers.pxi calls
+    # PyObject_GetBuffer), so a view of a part in memory is sent uncopied.
+    async def read(  # type: ignore[override]
+        self, fh: FileHandleT, off: int, size: int
+    ) -> bytes | memoryview:
         text = self._texts.get(fh)
         if text is not None:
             return text[off : off + size]
         node, stream = self._streams[fh]
+        if not self.stopping:
+            with self._reporting(f"reading {size} bytes at {off} of", node):
+                view = stream.read_buffered(off, size)
+            if view is not None:
+                return view
         with trio.CancelScope() as scope:
             if self.stopping:
                 scope.cancel()

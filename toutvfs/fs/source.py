@@ -141,6 +141,10 @@ class Stream(Protocol):
 
     async def read(self, offset: int, size: int) -> bytes: ...
 
+    def read_buffered(self, offset: int, size: int) -> memoryview | None:
+        """Return the bytes of `read` at once, or None if they need an ``await``."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -189,6 +189,11 @@ class SegmentCache:
             total += size - TRAILER.size
         return total
 
+    async def contains(self, key: CacheKey) -> bool:
+        """Return True if an entry for *key* is indexed, without checking it."""
+        await self._ensure_scanned()
+        return key.relative_path() in self._entries
+
     async def get(self, key: CacheKey, size: int) -> Data | None:
         """Return the cached plaintext of *key* if it is intact and *size* long."""
         await self._ensure_scanned()

@@ -273,15 +273,15 @@ class Source:
         return error
 
     async def in_cache(self, position: int) -> bool:
-        """Load the part from the disk cache into memory; return True if found."""
+        """Return True if the disk cache has an entry for the part.
+
+        The entry is neither read nor checked here: the part's job does
+        that, so concurrent readers and read-ahead load it once.
+        """
         cache = self.shared.cache
         if cache is None:
             return False
-        data = await cache.get(self.cache_key(position), self.layout.sizes[position])
-        if data is None:
-            return False
-        self.shared.pool.put(self.pool_key(position), data)
-        return True
+        return await cache.contains(self.cache_key(position))
 
     def start_tail(self, position: int, offset: int) -> Tail:
         """Start fetching the part at *position* from the block of *offset*.

@@ -117,6 +117,41 @@ class Stream:
             self._schedule(last, now)
         return b"".join(chunks)
 
+    def read_buffered(self, offset: int, size: int) -> memoryview | None:
+        """Return *size* bytes from *offset* without copying, if they are in memory.
+
+        This serves the common read of a sequential reader without an
+        ``await``: the bytes lie in one part and that part is in the memory
+        pool. The read counts for the read pattern and read-ahead as in
+        `read`. The view shares the part's buffer, which nothing changes
+        once it is in the pool.
+
+        Returns None, having recorded nothing, when `read` must serve the
+        request: the stream is closed, the range is empty or invalid,
+        crosses a part boundary, or its part is not in memory or is short.
+        """
+        if self._closed or offset < 0 or size <= 0:
+            return None
+        end = min(offset + size, self.size)
+        if offset >= end:
+            return None
+        layout = self._source.layout
+        position = layout.locate(offset)
+        start = layout.starts[position]
+        if end > layout.starts[position + 1]:
+            return None
+        data = self._source.buffered(position)
+        if data is None or len(data) < end - start:
+            return None
+
+        now = trio.current_time()
+        if self._pattern.observe(offset, end, now):
+            self._drop_wants()
+            if not self._in_tail(position, offset - start, 0):
+                self._drop_tail()
+        self._schedule(position, now)
+        return memoryview(data)[offset - start : end - start]
+
     async def _slice(self, position: int, low: int, high: int) -> Data:
         """Return plaintext bytes *low* to *high* of the part at *position*."""
         source = self._source
