@@ -258,7 +258,8 @@ async def test_cache_bounded_lru(hls_media, media_server, http_client, tmp_path)
         for p in sorted((hls_media.root / "ts-implicit").glob("*.plain"))
     ]
     limit = sum(sorted(sizes)[-2:]) + 2 * 48 + 10
-    readahead = ReadaheadSettings(max_parts=1)
+    # No early fetch of the end, so parts enter the cache in file order.
+    readahead = ReadaheadSettings(max_parts=1, end_bytes=0)
     engine = Engine(http_client, tmp_path, limit, readahead=readahead)
     await read_implicit(engine, hls_media, media_server)
 

@@ -214,3 +214,67 @@ async def test_open_reuses_the_master_that_a_listing_fetched(
     stream = await engine.open("reuse-later", key, resolve)
     assert media_server.count("master.m3u8") == 3
     await stream.close()
+
+
+def last_segment(hls_media, name: str) -> tuple[str, int]:
+    """Return the URL path and plaintext size of the last segment of *name*."""
+    plains = (hls_media.root / name).glob("s*.ts.plain")
+    last = max(plains, key=lambda path: int(path.name[1:].split(".")[0]))
+    return f"/{name}/{last.name.removesuffix('.plain')}", last.stat().st_size
+
+
+async def open_idle(
+    hls_media, media_server, http_client, cache: Path | None, end_bytes: int
+) -> tuple[Stream, bytes]:
+    """Open ts-implicit and wait until the fetches that open started end."""
+    engine = Engine(
+        http_client, cache, 1 << 30, readahead=ReadaheadSettings(end_bytes=end_bytes)
+    )
+
+    async def resolve() -> str:
+        return media_server.url("master.m3u8")
+
+    variant = hls_media.variants["ts-implicit"]
+    stream = await engine.open("m1", variant.key, resolve)
+    await engine.wait_idle()
+    return stream, variant.reference
+
+
+async def test_open_fetches_the_end_for_players(hls_media, media_server, http_client):
+    path, size = last_segment(hls_media, "ts-implicit")
+    stream, reference = await open_idle(
+        hls_media, media_server, http_client, None, end_bytes=1000
+    )
+    # Besides its 32-byte probe, the last part was asked for from the block
+    # before the one that holds its last 1000 bytes.
+    start = (size - 1000) // 16 * 16
+    served = (hls_media.root / path.lstrip("/")).stat().st_size
+    ranges = [r.range for r in media_server.requests if r.path == path]
+    assert sorted(ranges) == sorted(["bytes=-32", f"bytes={start - 16}-{served - 1}"])
+    media_server.requests.clear()
+    # A player's read of the end sends nothing more.
+    assert await stream.read(stream.size - 1000, 1000) == reference[-1000:]
+    assert [r.path for r in media_server.requests] == []
+    await stream.close()
+
+
+async def test_open_fetches_a_small_last_part_whole(
+    hls_media, media_server, http_client, tmp_path
+):
+    path, size = last_segment(hls_media, "ts-implicit")
+    stream, reference = await open_idle(
+        hls_media, media_server, http_client, tmp_path, end_bytes=size
+    )
+    ranges = [r.range for r in media_server.requests if r.path == path]
+    assert sorted(ranges, key=str) == sorted([None, "bytes=-32"], key=str)
+    media_server.requests.clear()
+    assert await stream.read(stream.size - 100, 100) == reference[-100:]
+    assert [r.path for r in media_server.requests] == []
+    await stream.close()
+
+
+async def test_no_end_fetch_when_turned_off(hls_media, media_server, http_client):
+    path, _ = last_segment(hls_media, "ts-implicit")
+    stream, _ = await open_idle(hls_media, media_server, http_client, None, 0)
+    assert [r.range for r in media_server.requests if r.path == path] == ["bytes=-32"]
+    await stream.close()

@@ -338,6 +338,12 @@ class Engine:
         source = Source(self.shared, media_key, variant_key, resolve, parts)
         if stored is not None and stored.fingerprint == source.fingerprint:
             source.set_layout(stored)
+            last = len(parts) - 1
+            await source.prefetch_end(
+                self.readahead.end_bytes,
+                stored.sizes[last],
+                stored.cipher_lengths[last],
+            )
             return source
         if stored is not None:
             log.info(
@@ -379,6 +385,10 @@ class Engine:
                 sizes[position], served[position] = await measure_part(
                     part, self.fetcher, self.shared.keys, keep_body
                 )
+                if position == len(parts) - 1:
+                    await source.prefetch_end(
+                        self.readahead.end_bytes, sizes[position], served[position]
+                    )
             except (Error, CryptoError, PartChanged, OSError) as exc:
                 error = SegmentError(
                     f"{media_key}/{variant_key}: cannot measure {part.label} "
@@ -389,7 +399,14 @@ class Engine:
                 errors.append(error)
 
         async with trio.open_nursery() as nursery:
-            for position, part in enumerate(parts):
+            # The last part first, so that its end can be fetched early:
+            # the checkpoint lets its probe take a connection slot before
+            # the others queue.
+            last = len(parts) - 1
+            if last >= 0:
+                nursery.start_soon(measure, last, parts[last])
+                await trio.lowlevel.checkpoint()
+            for position, part in enumerate(parts[:last]):
                 nursery.start_soon(measure, position, part)
         if errors:
             errors.sort(key=lambda error: error.index)

@@ -35,6 +35,10 @@ class ReadaheadSettings:
             is not in memory, in the disk cache or being fetched requests
             only the rest of the part. Nearer its start, the whole part is
             fetched and cached.
+        end_bytes: bytes at the end of the file fetched at open, beside the
+            first segment, because players of MPEG-TS read the end first
+            to find the duration (libavformat reads the last 250,000
+            bytes). Only the last part's end is fetched; 0 turns it off.
     """
 
     max_parts: int = 8
@@ -43,6 +47,7 @@ class ReadaheadSettings:
     backward_slack: int = 256 * 1024
     forward_slack: int = 1024 * 1024
     range_fetch_offset: int = 256 * 1024
+    end_bytes: int = 256 * 1024
 
 
 class ReadPattern:

@@ -179,6 +179,9 @@ class Source:
         self.generation = 0
         # True while the source itself wants its first segment, during open.
         self.holds_first = False
+        # The end of the last part, fetched at open for players (see
+        # `prefetch_end`); streams read from it, and the last close drops it.
+        self.end_tail: Tail | None = None
         self.streams = 0
         self.pins: Counter[int] = Counter()
         self._jobs: dict[int, Job] = {}
@@ -283,6 +286,32 @@ class Source:
             return False
         return await cache.contains(self.cache_key(position))
 
+    async def prefetch_end(self, nbytes: int, size: int, served: int) -> None:
+        """Start fetching the last *nbytes* of the last part, ahead of need.
+
+        A player of MPEG-TS reads the end of the file just after it opens
+        it, to find the duration. The engine calls this as soon as the last
+        part is measured (its plaintext *size* and *served* ciphertext
+        length), so the fetch runs while the other parts are measured.
+        A part no longer than *nbytes* is fetched whole, as a prefetch that
+        lasts until the source's last close. Nothing starts when *nbytes* is
+        0, or when the part is in memory, being fetched, failed lately or is
+        in the disk cache.
+        """
+        position = len(self.parts) - 1
+        if nbytes <= 0 or position < 0 or self.end_tail is not None:
+            return
+        if self.is_pending(position) or self.recent_failure(position) is not None:
+            return
+        if await self.in_cache(position):
+            return
+        if size <= nbytes:
+            # The whole part is wanted: fetched once, and cached for good.
+            self.want(position)
+            return
+        start = (size - nbytes) // BLOCK * BLOCK
+        self.end_tail = self._spawn_tail(position, start, size, served)
+
     def start_tail(self, position: int, offset: int) -> Tail:
         """Start fetching the part at *position* from the block of *offset*.
 
@@ -299,18 +328,26 @@ class Source:
         failure = self.recent_failure(position)
         if failure is not None:
             raise failure
-        start = (offset // BLOCK) * BLOCK
-        tail = Tail(position, self.layout.sizes[position], Progress(start))
+        layout = self.layout
+        return self._spawn_tail(
+            position,
+            (offset // BLOCK) * BLOCK,
+            layout.sizes[position],
+            layout.cipher_lengths[position],
+        )
+
+    def _spawn_tail(self, position: int, start: int, size: int, served: int) -> Tail:
+        tail = Tail(position, size, Progress(start))
         self.shared.job_started()
         self.shared.spawn(
-            lambda: self._run_tail(tail), f"fetch {self.name} part {position} tail"
+            lambda: self._run_tail(tail, served),
+            f"fetch {self.name} part {position} tail",
         )
         return tail
 
-    async def _run_tail(self, tail: Tail) -> None:
+    async def _run_tail(self, tail: Tail, served: int) -> None:
         position = tail.position
         part = self.parts[position]
-        served = self.layout.cipher_lengths[position]
         download = PartDownload(part, served, tail.progress, self.shared.keys)
         try:
             _, tail.error = await self._guarded(
@@ -346,10 +383,13 @@ class Source:
             self._cancel_if_unwanted(job)
 
     def cancel_all(self) -> None:
-        """Cancel every job, for the last close of this source."""
+        """Cancel every job and the end's fetch, for the last close of this source."""
         for job in list(self._jobs.values()):
             job.scope.cancel()
         self._jobs.clear()
+        if self.end_tail is not None:
+            self.end_tail.drop()
+            self.end_tail = None
 
     def _cancel_if_unwanted(self, job: Job) -> None:
         if job.waiters == 0 and job.wanted == 0 and not job.done.is_set():

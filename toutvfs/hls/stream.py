@@ -159,11 +159,11 @@ class Stream:
         if data is not None:
             return data[low:high]
 
-        tail = self._tail
-        if tail is not None and self._in_tail(position, low, high):
-            data = await self._read_tail(tail, low, high)
-            if data is not None:
-                return data
+        for tail in (source.end_tail, self._tail):
+            if tail is not None and _covers(tail, position, low, high):
+                data = await self._read_tail(tail, low, high)
+                if data is not None:
+                    return data
 
         if (
             low >= self._pattern.settings.range_fetch_offset
@@ -187,11 +187,8 @@ class Stream:
         return await source.read(position, low, high)
 
     def _in_tail(self, position: int, low: int, high: int) -> bool:
-        """Return True if the tail covers bytes *low* to *high* of the part."""
-        tail = self._tail
-        if tail is None or tail.position != position or tail.start > low:
-            return False
-        return tail.error is None or tail.progress.end >= high
+        """Return True if the stream's tail covers bytes *low* to *high* of the part."""
+        return self._tail is not None and _covers(self._tail, position, low, high)
 
     async def _read_tail(self, tail: Tail, low: int, high: int) -> Data | None:
         """Return bytes of the tail, or None when the server ignores ``Range``."""
@@ -202,6 +199,8 @@ class Stream:
             self._ranges_ignored = True
             if self._tail is tail:
                 self._tail = None
+            if self._source.end_tail is tail:
+                self._source.end_tail = None
             return None
 
     def _drop_tail(self) -> None:
@@ -271,3 +270,10 @@ class Stream:
             self._source.pins[self._current] -= 1
             self._current = None
         self._release(self._source)
+
+
+def _covers(tail: Tail, position: int, low: int, high: int) -> bool:
+    """Return True if *tail* serves bytes *low* to *high* of the part at *position*."""
+    if tail.position != position or tail.start > low:
+        return False
+    return tail.error is None or tail.progress.end >= high
