@@ -45,6 +45,7 @@ CREDENTIALS_NAME = "credentials.json"
 ENV_TOKEN = "TOUTV_BEARER_TOKEN"
 ENV_USER = "TOUTVFS_USER"
 ENV_PASSWORD = "TOUTVFS_PASSWORD"
+CREDENTIAL_VARIABLES = (ENV_TOKEN, ENV_USER, ENV_PASSWORD)
 
 CREDENTIAL_ORDER = (
     "1. command-line options: --token-file FILE, or --user EMAIL with the "
@@ -64,6 +65,11 @@ def _bearer(token: BearerToken) -> TokenSource:
 
 class CredentialsError(Exception):
     """Credentials that cannot be used, reported in one line."""
+
+
+def credential_variables_set(environ: Mapping[str, str]) -> list[str]:
+    """Return the names of the credential variables with a non-empty value."""
+    return [name for name in CREDENTIAL_VARIABLES if environ.get(name)]
 
 
 def credentials_path() -> Path:

@@ -377,7 +377,12 @@ def parse_mount_arguments(arguments: list[str]) -> argparse.Namespace:
 
 
 def _mount_command(arguments: list[str]) -> int:
-    from toutvfs.accounts import CredentialsError, choose_credentials, credentials_path
+    from toutvfs.accounts import (
+        CredentialsError,
+        choose_credentials,
+        credential_variables_set,
+        credentials_path,
+    )
     from toutvfs.daemon import (
         InstanceLock,
         MountpointError,
@@ -400,12 +405,14 @@ def _mount_command(arguments: list[str]) -> int:
         if args.user and args.foreground and sys.stdin.isatty():
             if not os.environ.get("TOUTVFS_PASSWORD"):
                 password = getpass.getpass(f"TOU.TV password for {args.user}: ")
+        ignored_variables: list[str] = []
         try:
             if args.demo:
                 from toutvfs.client import PasswordLogin
 
                 chosen_auth: TokenSource = PasswordLogin(DEMO_USER, DEMO_PASSWORD)
                 origin = "the demo account"
+                ignored_variables = credential_variables_set(os.environ)
             else:
                 chosen = choose_credentials(
                     user=args.user,
@@ -442,6 +449,13 @@ def _mount_command(arguments: list[str]) -> int:
                 mountpoint,
                 origin,
             )
+            if ignored_variables:
+                # Names only, because the values are secrets or an e-mail address.
+                log.info(
+                    "ignoring %s, because --demo logs in with the emulator's demo "
+                    "account",
+                    ", ".join(f"${name}" for name in ignored_variables),
+                )
             if args.ignored_options:
                 log.debug("ignored mount options: %s", ",".join(args.ignored_options))
             ready = readiness.ready if readiness is not None else None

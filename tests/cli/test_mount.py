@@ -206,6 +206,55 @@ def test_demo_rejects_token_file(home: Path, mountpoint: Path) -> None:
     )
 
 
+# Credential variables and the log line that a demo mount writes for them,
+# or None when it writes none.
+DEMO_VARIABLE_CASES = [
+    pytest.param(
+        {
+            "TOUTV_BEARER_TOKEN": "bearer-secret-5f1c",
+            "TOUTVFS_USER": "someone-7d2e@example.test",
+            "TOUTVFS_PASSWORD": "password-secret-9a4b",
+        },
+        "ignoring $TOUTV_BEARER_TOKEN, $TOUTVFS_USER, $TOUTVFS_PASSWORD, "
+        "because --demo logs in with the emulator's demo account",
+        id="all-three",
+    ),
+    pytest.param(
+        {"TOUTV_BEARER_TOKEN": "", "TOUTVFS_PASSWORD": "password-secret-3c8f"},
+        "ignoring $TOUTVFS_PASSWORD, because --demo logs in with the "
+        "emulator's demo account",
+        id="empty-token",
+    ),
+    pytest.param({}, None, id="none"),
+]
+
+
+@pytest.mark.parametrize(("variables", "expected"), DEMO_VARIABLE_CASES)
+def test_demo_logs_ignored_variables(
+    home: Path,
+    mountpoint: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    expected: str | None,
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    mount = start_foreground(mountpoint, tmp_path / "toutvfs.log", "--demo")
+    assert mount.stop() == 0
+    text = mount.log()
+    lines = [line for line in text.splitlines() if " ignoring $" in line]
+    if expected is None:
+        assert lines == []
+    else:
+        assert len(lines) == 1
+        assert lines[0].endswith(f" INFO toutvfs.cli.serve: {expected}")
+    assert "credentials: the demo account" in text
+    for value in variables.values():
+        if value:
+            assert value not in text
+
+
 def test_missing_token_file_exits_2(
     home: Path, mountpoint: Path, tmp_path: Path
 ) -> None:

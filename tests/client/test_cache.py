@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import stat
 import subprocess
 import sys
@@ -430,3 +431,84 @@ def test_lock_symlink_not_followed(tmp_path, fresh_warnings, caplog):
     assert len(warnings) == 1
     assert "is a symbolic link" in warnings[0].getMessage()
     assert str(lock) in warnings[0].getMessage()
+
+
+def planted_document() -> bytes:
+    entry = {"key": "planted", "expires": 4e9, "value": "from another user"}
+    return json.dumps({"format": FORMAT_VERSION, "entries": [entry]}).encode()
+
+
+def private_directory(path: Path) -> Path:
+    path.mkdir()
+    path.chmod(0o700)
+    return path
+
+
+def cache_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_cache_symlink_not_followed(tmp_path, fresh_warnings, caplog):
+    # Another user who can write the directory put a link in place of the cache.
+    directory = private_directory(tmp_path / "named")
+    target = tmp_path / "victim.json"
+    target.write_bytes(planted_document())
+    target.chmod(0o644)
+    path = directory / (cache_module.file_stem(USER) + ".json")
+    path.symlink_to(target)
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        cache = open_cache(directory)
+        assert cache.locked
+        assert len(cache.store) == 0
+        assert cache.store.get("planted") is None
+        cache.store.put("fresh", 1)
+        cache.release()
+    assert target.read_bytes() == planted_document()
+    assert mode_of(target) == 0o644
+    # The save renames a new file over the link, never writing through it.
+    assert not path.is_symlink()
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert [entry["key"] for entry in document["entries"]] == ["fresh"]
+    assert cache_warnings(caplog) == [
+        f"ignoring cache {path} and starting empty, because it is a symbolic "
+        "link, which the client does not follow. Remove the link if you did "
+        "not make it"
+    ]
+
+
+def test_cache_of_other_user_ignored(tmp_path, fresh_warnings, monkeypatch, caplog):
+    directory = private_directory(tmp_path / "named")
+    path = directory / (cache_module.file_stem(USER) + ".json")
+    path.write_bytes(planted_document())
+    owner = path.stat().st_uid
+    # The process runs as a user other than the file's owner, which works
+    # without root, unlike a chown.
+    monkeypatch.setattr(cache_module.os, "geteuid", lambda: owner + 1)
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        cache = open_cache(directory)
+        assert cache.locked
+        assert len(cache.store) == 0
+        cache.store.put("fresh", 1)
+        cache.release()
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert [entry["key"] for entry in document["entries"]] == ["fresh"]
+    assert cache_warnings(caplog) == [
+        f"ignoring cache {path} and starting empty, because it belongs to user "
+        f"id {owner}, not to this user ({owner + 1})"
+    ]
+
+
+@pytest.mark.timeout(10)
+def test_cache_fifo_not_read(tmp_path, fresh_warnings, caplog):
+    # Opening a FIFO for reading would wait for a writer that never comes.
+    directory = private_directory(tmp_path / "named")
+    path = directory / (cache_module.file_stem(USER) + ".json")
+    os.mkfifo(path, 0o600)
+    with caplog.at_level(logging.WARNING, logger="toutvfs.client.cache"):
+        cache = open_cache(directory)
+        assert cache.locked
+        assert len(cache.store) == 0
+        cache.release()
+    assert cache_warnings(caplog) == [
+        f"ignoring cache {path} and starting empty, because it is not a regular file"
+    ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import m3u8
@@ -188,6 +189,82 @@ def test_trickle_gives_up(faulty: Emulator, client: httpx.Client) -> None:
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         client.get(segment.absolute_uri)
     assert 0 < faulty.request_log[-1].bytes < 1000
+
+
+def error_page_body(status: int, message: str) -> bytes:
+    return (
+        f"<!DOCTYPE html><html><head><title>{status}</title></head>"
+        f"<body><h1>{status}</h1><p>{message}</p></body></html>"
+    ).encode()
+
+
+# Each fault kind other than ``status``, with its options and a function of
+# the unfaulted body that returns the status and body the fault sends.
+TRIGGER_KINDS: dict[
+    str, tuple[dict[str, int], Callable[[bytes], tuple[int, bytes]]]
+] = {
+    "not-found": ({}, lambda whole: (404, error_page_body(404, "Introuvable"))),
+    "html-page": (
+        {},
+        lambda whole: (
+            200,
+            error_page_body(200, "Service temporairement indisponible"),
+        ),
+    ),
+    "truncate": ({"truncate_to": 100}, lambda whole: (200, whole[:100])),
+}
+
+
+def seeded_pattern(seed: int, probability: float, count: int) -> list[bool]:
+    """Return whether a fault of this seed and probability fires on each request."""
+    draws = random.Random(seed)
+    return [draws.random() < probability for _ in range(count)]
+
+
+# Each trigger: its Fault options, and for a run of requests whether the
+# fault fires on each one.
+TRIGGERS: dict[str, tuple[dict[str, Any], list[bool]]] = {
+    "always": ({}, [True] * 5),
+    "first-n": ({"first": 2}, [True, True, False, False, False]),
+    "seeded": (
+        {"probability": 0.5, "seed": 7},
+        seeded_pattern(7, 0.5, 30),
+    ),
+}
+
+
+@pytest.mark.parametrize("trigger", list(TRIGGERS))
+@pytest.mark.parametrize("kind", list(TRIGGER_KINDS))
+def test_trigger_with_kind(
+    faulty: Emulator, client: httpx.Client, kind: str, trigger: str
+) -> None:
+    whole = client.get(BROWSE).content
+    assert len(whole) > 100
+    kind_options, faulted_response = TRIGGER_KINDS[kind]
+    trigger_options, pattern = TRIGGERS[trigger]
+    fault = Fault(kind, endpoint="browse", **kind_options, **trigger_options)
+    faulty.faults.append(fault)
+
+    received = []
+    for _ in pattern:
+        response = client.get(BROWSE)
+        received.append((response.status_code, response.content))
+
+    expected = [faulted_response(whole) if fires else (200, whole) for fires in pattern]
+    assert received == expected
+    assert fault.matched == len(pattern)
+    assert fault.fired == pattern.count(True)
+    records = faulty.request_log[-len(pattern) :]
+    assert [record.fault for record in records] == [
+        kind if fires else None for fires in pattern
+    ]
+    assert [record.status for record in records] == [status for status, _ in expected]
+
+
+def test_seeded_pattern_mixes_outcomes() -> None:
+    # The seeded case above would prove little if its draws all agreed.
+    _, pattern = TRIGGERS["seeded"]
+    assert 0 < pattern.count(True) < len(pattern)
 
 
 def test_invalid_fault_rejected() -> None:

@@ -4,7 +4,9 @@ One JSON file per user holds decoded responses with their expiry times, and
 a lock file next to it is held with ``flock`` from `UserCache.open` until
 `UserCache.release`. A second client of the same user, in this process or
 another, gets no disk cache and a warning, and so does a client that finds a
-symbolic link in place of the lock file. The cache never raises because it
+symbolic link in place of the lock file. The cache file is read only when
+it is a regular file of this user and no symbolic link, so one that another
+user planted is ignored with a warning. The cache never raises because it
 cannot be created, read or written; it logs a warning and the client runs
 without it.
 
@@ -249,8 +251,13 @@ class UserCache:
     def _read(self) -> Iterator[tuple[str, float, Any]]:
         assert self.path is not None
         try:
-            raw = self.path.read_bytes()
+            raw = _read_own_file(self.path)
         except FileNotFoundError:
+            return iter(())
+        except UntrustedFileError as exc:
+            log.warning(
+                "ignoring cache %s and starting empty, because %s", self.path, exc
+            )
             return iter(())
         except OSError as exc:
             log.warning("cannot read cache %s: %s; starting empty", self.path, exc)
@@ -328,6 +335,45 @@ def _open_private(path: Path) -> IO[bytes]:
         os.close(descriptor)
         raise
     return os.fdopen(descriptor, "r+b")
+
+
+class UntrustedFileError(Exception):
+    """A cache file that another user may have planted, so it is not read."""
+
+
+def _read_own_file(path: Path) -> bytes:
+    """Return the contents of *path*, a regular file of this user.
+
+    A symbolic link at *path* is not followed, because another user who can
+    write the directory could point it at any file this user can read.
+
+    Raises:
+        FileNotFoundError: no file is at *path*.
+        UntrustedFileError: *path* is a symbolic link, is not a regular file, or
+            belongs to another user.
+        OSError: the file cannot be opened or read.
+    """
+    # O_NONBLOCK keeps the open of a planted FIFO from waiting for a writer.
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UntrustedFileError(
+                "it is a symbolic link, which the client does not follow. "
+                "Remove the link if you did not make it"
+            ) from exc
+        raise
+    with os.fdopen(descriptor, "rb") as stream:
+        status = os.fstat(stream.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise UntrustedFileError("it is not a regular file")
+        if status.st_uid != os.geteuid():
+            raise UntrustedFileError(
+                f"it belongs to user id {status.st_uid}, not to this user "
+                f"({os.geteuid()})"
+            )
+        return stream.read()
 
 
 def _write_atomically(path: Path, text: str) -> None:

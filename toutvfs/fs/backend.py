@@ -21,15 +21,8 @@ import trio
 from toutvfs.client import Session, TokenSource
 from toutvfs.config import Config
 from toutvfs.fs.adapter import Backend, StreamSettings
-from toutvfs.fs.source import (
-    Catalogue,
-    PlayableMedia,
-    SectionEntry,
-    ShowDetail,
-    ShowEntry,
-    Subsection,
-    VariantEntry,
-)
+from toutvfs.fs.delegate import DelegatingCatalogue
+from toutvfs.fs.source import Catalogue, PlayableMedia, VariantEntry
 from toutvfs.hls import Engine, ReadaheadSettings
 from toutvfs.hls.engine import DEFAULT_CONNECTIONS_PER_HOST
 
@@ -205,18 +198,12 @@ def select_versions(variants: list[VariantEntry], versions: str) -> list[Variant
     return kept or [ordered[0]]
 
 
-class VersionFilter:
+class VersionFilter(DelegatingCatalogue):
     """A `Catalogue` that lists only the versions that *versions* selects."""
 
     def __init__(self, inner: Catalogue, versions: str) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.versions = versions
-
-    async def shows(self) -> list[ShowEntry]:
-        return await self.inner.shows()
-
-    async def show(self, slug: str) -> ShowDetail:
-        return await self.inner.show(slug)
 
     async def media(self, id_media: str) -> PlayableMedia:
         # A copy, because the catalogue below may keep the record it returned.
@@ -224,15 +211,3 @@ class VersionFilter:
         return dataclasses.replace(
             media, variants=select_versions(media.variants, self.versions)
         )
-
-    async def sections(self) -> list[SectionEntry]:
-        return await self.inner.sections()
-
-    async def subsections(self, slug: str) -> list[Subsection]:
-        return await self.inner.subsections(slug)
-
-    async def search(self, term: str) -> list[ShowEntry]:
-        return await self.inner.search(term)
-
-    async def fetch(self, url: str) -> bytes:
-        return await self.inner.fetch(url)

@@ -37,14 +37,8 @@ from typing import Any
 import trio
 
 from toutvfs.errors import ConnectionError, NetworkTimeout
-from toutvfs.fs.source import (
-    Catalogue,
-    PlayableMedia,
-    SectionEntry,
-    ShowDetail,
-    ShowEntry,
-    Subsection,
-)
+from toutvfs.fs.delegate import DelegatingCatalogue
+from toutvfs.fs.source import Catalogue, PlayableMedia, ShowDetail, ShowEntry
 from toutvfs.hls.storage import (
     TEMP_PREFIX,
     VariantFileStore,
@@ -213,7 +207,7 @@ class ListingStore(VariantFileStore):
         return None
 
 
-class OfflineCatalogue:
+class OfflineCatalogue(DelegatingCatalogue):
     """A `Catalogue` that records its results and falls back to stored ones.
 
     The show index, show pages and media versions are recorded into the
@@ -222,7 +216,7 @@ class OfflineCatalogue:
     """
 
     def __init__(self, inner: Catalogue, store: ListingStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.store = store
 
     async def _recorded(self, key: str, call: typing.Awaitable[Any]) -> Any:
@@ -254,15 +248,3 @@ class OfflineCatalogue:
             f"media:{id_media}", self.inner.media(id_media)
         )
         return media
-
-    async def sections(self) -> list[SectionEntry]:
-        return await self.inner.sections()
-
-    async def subsections(self, slug: str) -> list[Subsection]:
-        return await self.inner.subsections(slug)
-
-    async def search(self, term: str) -> list[ShowEntry]:
-        return await self.inner.search(term)
-
-    async def fetch(self, url: str) -> bytes:
-        return await self.inner.fetch(url)
