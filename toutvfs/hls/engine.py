@@ -110,6 +110,7 @@ class Engine:
             cache=self.cache,
             spawn=self._spawn,
             load_parts=self._load_parts,
+            readahead=self.readahead,
         )
         self._sources: dict[tuple[str, str], Source] = {}
         self._open_locks: dict[tuple[str, str], trio.Lock] = {}

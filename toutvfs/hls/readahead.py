@@ -35,6 +35,12 @@ class ReadaheadSettings:
             is not in memory, in the disk cache or being fetched requests
             only the rest of the part. Nearer its start, the whole part is
             fetched and cached.
+        first_segment_pieces: maximum concurrent ranged requests (pieces)
+            that fetch a source's first segment, which a player needs
+            before its first frame; 1 fetches it in one request.
+        piece_size: ciphertext bytes of a first segment's first piece,
+            rounded down to 16. A first segment known to be shorter than
+            two pieces is fetched in one request.
     """
 
     max_parts: int = 8
@@ -43,6 +49,8 @@ class ReadaheadSettings:
     backward_slack: int = 256 * 1024
     forward_slack: int = 1024 * 1024
     range_fetch_offset: int = 256 * 1024
+    first_segment_pieces: int = 4
+    piece_size: int = 512 * 1024
 
 
 class ReadPattern:
