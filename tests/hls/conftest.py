@@ -296,6 +296,8 @@ class Fault:
         content: serve these bytes in place of the file's.
         whole_only: the fault waits for a request without Range, and
             requests with one pass it by.
+        range: when set, the fault waits for a request with exactly this
+            Range header, and other requests pass it by.
     """
 
     status: int | None = None
@@ -308,6 +310,13 @@ class Fault:
     ignore_range: bool = False
     content: bytes | None = None
     whole_only: bool = False
+    range: str | None = None
+
+    def matches(self, byte_range: str | None) -> bool:
+        """Return True if this fault applies to a request with *byte_range*."""
+        if self.whole_only and byte_range is not None:
+            return False
+        return self.range is None or self.range == byte_range
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -399,9 +408,7 @@ class MediaServer:
         byte_range = handler.headers.get("Range")
         with self.lock:
             queue = self.faults.get(path, [])
-            fault = next(
-                (f for f in queue if not f.whole_only or byte_range is None), None
-            )
+            fault = next((f for f in queue if f.matches(byte_range)), None)
             if fault is not None:
                 queue.remove(fault)
 

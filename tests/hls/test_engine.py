@@ -10,8 +10,18 @@ SEGMENTS = [f"/ts-implicit/s{7 + i}.ts" for i in range(5)]
 
 
 def segment_gets(media_server) -> list[str]:
-    """Return the paths of whole-segment GETs (no Range) in arrival order."""
-    return [r.path for r in media_server.requests if r.path in SEGMENTS and not r.range]
+    """Return the paths of whole-segment GETs in arrival order.
+
+    Those are the GETs without Range, and the first segment's GET of its
+    first piece, which contains the whole 140 KB segment with the default
+    settings.
+    """
+    first_piece = f"bytes=0-{ReadaheadSettings().piece_size - 1}"
+    return [
+        r.path
+        for r in media_server.requests
+        if r.path in SEGMENTS and r.range in (None, first_piece)
+    ]
 
 
 async def wait_until(predicate) -> None:

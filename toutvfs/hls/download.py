@@ -7,6 +7,11 @@ ciphertext block before it, and only the last block holds PKCS#7 padding,
 so every plaintext byte below the part's measured size is final when it is
 appended. Readers wait on the `Progress` for the bytes they need.
 
+A download may also stop short of the part's end, at a block boundary, so
+that several connections fetch one part as pieces (see
+`toutvfs.hls.pieces`). Such a piece asks for its bytes only and keeps the
+padding, which belongs to the part's last piece.
+
 A retry after a partial body requests the rest with ``Range``. A server
 that answers a retry with the whole body again (status 200) makes the
 download start over, and every byte that was already decrypted must come
@@ -82,13 +87,34 @@ class PartDownload:
         progress: receives the plaintext. Its ``start``, a multiple of 16,
             is the first plaintext byte to fetch.
         keys: the key ring of the part's key.
+        stop: the ciphertext offset, a multiple of 16, where the download
+            ends (excluded), or None for the part's end. A part that turns
+            out to end at or before *stop* is fetched to its end, and so is
+            a part whose server sends the whole body (status 200) in response
+            to the first request.
+
+    Attributes:
+        head_received: set once the first response's head is checked;
+            `served` and `stop` then hold what that head showed.
     """
 
     def __init__(
-        self, part: Part, served: int | None, progress: Progress, keys: KeyRing
+        self,
+        part: Part,
+        served: int | None,
+        progress: Progress,
+        keys: KeyRing,
+        stop: int | None = None,
     ) -> None:
         if progress.start % BLOCK:
             raise ValueError(f"a download starts at a block, not {progress.start}")
+        if stop is not None and (stop % BLOCK or stop <= progress.start):
+            raise ValueError(
+                f"a download from {progress.start} cannot stop at {stop}: "
+                f"the stop must be a later multiple of {BLOCK}"
+            )
+        if stop is not None and part.byterange is not None:
+            raise ValueError("a part with a byte range is fetched whole")
         self.part = part
         self.progress = progress
         self._keys = keys
@@ -96,6 +122,9 @@ class PartDownload:
         if part.byterange is not None:
             served = part.byterange[1]
         self._served = served
+        self._stop = stop
+        self._drop_stop_at_end()
+        self.head_received = trio.Event()
         # Ciphertext offset in the part where the download starts. In CBC a
         # block in the middle needs the block before it as its IV, so that
         # block is fetched too and its decrypted output thrown away.
@@ -108,6 +137,8 @@ class PartDownload:
         self._received = self._first
         # Resource offset of the next byte of the current response.
         self._position = 0
+        # Whether the current response is a 206.
+        self._partial = False
         # Plaintext bytes made since the download last started from byte 0.
         self._emitted = 0
         self._key: bytes | None = None
@@ -116,8 +147,20 @@ class PartDownload:
         self._pending = bytearray()
         self._decryptor: CipherContext | None = None
 
+    @property
+    def served(self) -> int | None:
+        """The part's ciphertext length, or None while it is not known."""
+        return self._served
+
+    @property
+    def stop(self) -> int | None:
+        """The ciphertext offset where the download ends, or None for the end."""
+        return self._stop
+
     def range_header(self) -> str | None:
         """Return the ``Range`` of the next request: the bytes still missing."""
+        if self._stop is not None:
+            return f"bytes={self._received}-{self._stop - 1}"
         if self._received == 0 and self.part.byterange is None:
             return None
         start = self._base + self._received
@@ -186,8 +229,14 @@ class PartDownload:
         else:
             if self.part.byterange is None and head.total is not None:
                 self._check_served(head.total)
+            if not self.head_received.is_set():
+                # The server ignores Range, and the whole part is coming.
+                self._stop = None
             self._restart()
+        self._drop_stop_at_end()
         self._position = head.start
+        self._partial = head.partial
+        self.head_received.set()
 
     def on_chunk(self, chunk: bytes) -> None:
         """Decrypt the part's bytes in one chunk of a response body."""
@@ -197,17 +246,21 @@ class PartDownload:
         if self._position <= wanted:
             return
         piece = chunk[max(0, wanted - chunk_start) :]
-        if self._served is not None:
-            room = self._served - self._received
-            if len(piece) > room:
-                if self.part.byterange is None:
-                    raise PartChanged(
-                        f"{redact(self.part.uri)} is longer than the "
-                        f"{self._served} bytes measured"
-                    )
-                # A whole resource sent for a byte range: the rest is not
-                # this part.
-                piece = piece[:room]
+        limit = self._served if self._stop is None else self._stop
+        if limit is not None and len(piece) > limit - self._received:
+            if self._stop is None and self.part.byterange is None:
+                raise PartChanged(
+                    f"{redact(self.part.uri)} is longer than the "
+                    f"{self._served} bytes measured"
+                )
+            if self._stop is not None and self._partial:
+                raise PartChanged(
+                    f"the server returned more of {redact(self.part.uri)} "
+                    f"than the requested bytes up to {self._stop - 1}"
+                )
+            # A whole resource sent for a byte range, or for a piece on a
+            # retry: the rest is not this download's.
+            piece = piece[: limit - self._received]
         if not piece:
             return
         self._received += len(piece)
@@ -226,6 +279,12 @@ class PartDownload:
                 f"{redact(self.part.uri)} is {total} bytes long, "
                 f"but {self._served} were measured"
             )
+
+    def _drop_stop_at_end(self) -> None:
+        """Fetch to the part's end if the stop is not before it."""
+        if self._stop is not None and self._served is not None:
+            if self._stop >= self._served:
+                self._stop = None
 
     def _restart(self) -> None:
         """Decrypt again from the part's first byte, checking what was kept."""
@@ -264,8 +323,21 @@ class PartDownload:
             self.progress.notify()
 
     def finish(self) -> Data:
-        """Check the whole body's length and padding, and return the plaintext."""
-        if self._served is not None and self._received != self._served:
+        """Check the body's length and padding, and return the plaintext.
+
+        A download with a stop checks that it received every byte up to
+        the stop, and keeps its last block, which is no padding.
+        """
+        if self._stop is not None and self._received != self._stop:
+            raise PartChanged(
+                f"{redact(self.part.uri)} ended at byte {self._received}, "
+                f"before the requested {self._stop}"
+            )
+        if (
+            self._stop is None
+            and self._served is not None
+            and self._received != self._served
+        ):
             raise PartChanged(
                 f"{redact(self.part.uri)} is {self._received} bytes long, "
                 f"but {self._served} were measured"
@@ -275,7 +347,7 @@ class PartDownload:
             raise PartChanged(
                 f"{redact(self.part.uri)} became shorter while it was downloaded"
             )
-        if self.part.encryption is None:
+        if self.part.encryption is None or self._stop is not None:
             return data
         length = self._received - self._first
         if length <= 0 or length % BLOCK:

@@ -118,6 +118,7 @@ class Engine:
             cache=self.cache,
             spawn=self._spawn,
             load_parts=self._load_parts,
+            readahead=self.readahead,
         )
         self._sources: dict[tuple[str, str], Source] = {}
         # Master playlist texts by URL, with the time each was fetched.

@@ -39,6 +39,12 @@ class ReadaheadSettings:
             first segment, because players of MPEG-TS read the end first
             to find the duration (libavformat reads the last 250,000
             bytes). Only the last part's end is fetched; 0 turns it off.
+        first_segment_pieces: maximum concurrent ranged requests (pieces)
+            that fetch a source's first segment, which a player needs
+            before its first frame; 1 fetches it in one request.
+        piece_size: ciphertext bytes of a first segment's first piece,
+            rounded down to 16. A first segment known to be shorter than
+            two pieces is fetched in one request.
     """
 
     max_parts: int = 8
@@ -48,6 +54,8 @@ class ReadaheadSettings:
     forward_slack: int = 1024 * 1024
     range_fetch_offset: int = 256 * 1024
     end_bytes: int = 256 * 1024
+    first_segment_pieces: int = 4
+    piece_size: int = 512 * 1024
 
 
 class ReadPattern:

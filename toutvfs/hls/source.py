@@ -43,7 +43,9 @@ from toutvfs.hls.download import PartDownload, Progress
 from toutvfs.hls.fetch import Fetcher
 from toutvfs.hls.layout import Layout, fingerprint
 from toutvfs.hls.parts import KeyRing, PartChanged
+from toutvfs.hls.pieces import fetch_part
 from toutvfs.hls.playlist import Part, redact
+from toutvfs.hls.readahead import ReadaheadSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ LoadParts = Callable[[str, str], Awaitable[list[Part]]]
 
 @dataclass
 class Shared:
-    """The fetcher, keys, pool, cache and task spawner of one engine."""
+    """The fetcher, keys, pool, cache, settings and task spawner of one engine."""
 
     fetcher: Fetcher
     keys: KeyRing
@@ -65,6 +67,7 @@ class Shared:
     cache: SegmentCache | None
     spawn: Spawn
     load_parts: LoadParts
+    readahead: ReadaheadSettings = field(default_factory=ReadaheadSettings)
     active_jobs: int = 0
     idle: trio.Event = field(default_factory=trio.Event)
 
@@ -499,10 +502,23 @@ class Source:
     async def _fetch(self, position: int, progress: Progress) -> Data:
         layout = self._layout
         served = None if layout is None else layout.cipher_lengths[position]
-        download = PartDownload(
-            self.parts[position], served, progress, self.shared.keys
+        part = self.parts[position]
+        keys = self.shared.keys
+        if position != self.first_segment:
+            download = PartDownload(part, served, progress, keys)
+            return await self._download(position, download)
+        # A player's first reads are in the first segment, so it comes over
+        # several connections at once, each shaped to its own rate.
+        settings = self.shared.readahead
+        return await fetch_part(
+            part,
+            served,
+            progress,
+            keys,
+            lambda download: self._download(position, download),
+            settings.first_segment_pieces,
+            settings.piece_size,
         )
-        return await self._download(position, download)
 
     async def _download(self, position: int, download: PartDownload) -> Data:
         """Run *download* of the part at *position*, re-signing its URL on HTTP 403.
