@@ -173,8 +173,15 @@ class Engine:
             del self._masters[next(iter(self._masters))]
         return parse_master(text, master_url)
 
-    async def _load_parts(self, master_url: str, variant_key: str) -> list[Part]:
-        kept = self._masters.get(master_url)
+    async def _load_parts(
+        self, master_url: str, variant_key: str, reuse: bool = False
+    ) -> list[Part]:
+        """Return the parts of one variant; *reuse* allows a recent master playlist.
+
+        Only the first attempt of an open reuses one: a caller that asks
+        again after HTTP 403 wants freshly signed URLs.
+        """
+        kept = self._masters.get(master_url) if reuse else None
         if kept is not None and trio.current_time() - kept[0] < MASTER_REUSE_SECONDS:
             variants = parse_master(kept[1], master_url)
         else:
@@ -326,7 +333,7 @@ class Engine:
         self, media_key: str, variant_key: str, resolve: Resolve
     ) -> Source:
         try:
-            parts = await self._load_parts(await resolve(), variant_key)
+            parts = await self._load_parts(await resolve(), variant_key, reuse=True)
         except UnexpectedHttpStatusCode as exc:
             if exc.status_code != 403:
                 raise
