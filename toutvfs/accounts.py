@@ -8,22 +8,32 @@ stores the new pair, because a refresh token may be good for one use only. A
 token pasted from a browser session comes without a refresh token and works
 until its ``exp``.
 
+Several processes may use the same stored login, so each renewal takes an
+exclusive `flock` on ``.credentials.json.lock`` beside the file and keeps
+it while it reads the stored tokens, refreshes them if no other process
+already has, and writes the new ones.
+
 A mount takes the first credentials it finds, in `CREDENTIAL_ORDER`.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
+import stat
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
 import httpx
 import platformdirs
+import trio
 
 from toutvfs.client import (
     Anonymous,
@@ -36,10 +46,17 @@ from toutvfs.client import (
 from toutvfs.client.b2c import Tokens
 from toutvfs.client.tokens import DEFAULT_TOKEN_LIFETIME, jwt_expiry
 from toutvfs.config import Config
+from toutvfs.errors import TokenStoreError
 
 log = logging.getLogger(__name__)
 
 CREDENTIALS_NAME = "credentials.json"
+
+# How long a renewal waits for another process to release the lock on the
+# stored login, and how often it tries the lock meanwhile, in seconds. A
+# renewal keeps the lock for one refresh request and a file write.
+LOCK_TIMEOUT = 30.0
+LOCK_POLL_INTERVAL = 0.05
 
 # Environment variables read by the mount and by ``toutvfs login``.
 ENV_TOKEN = "TOUTV_BEARER_TOKEN"
@@ -206,32 +223,141 @@ def _stored_from_tokens(user: str, service: str, tokens: Tokens) -> StoredCreden
     )
 
 
-def _stored_login(stored: StoredCredentials, path: Path) -> TokenSource:
-    """Return the token source of *stored*, which writes renewed tokens to *path*."""
-    if stored.refresh_token is None:
-        return _bearer(BearerToken(stored.token, origin=f"the file {path}"))
+def lock_path(path: Path) -> Path:
+    """Return the lock file of the credentials file *path*."""
+    return path.with_name(f".{path.name}.lock")
 
-    def store_renewal(tokens: Tokens) -> None:
-        renewed = _stored_from_tokens(stored.user, stored.service, tokens)
+
+def _open_lock(path: Path) -> int:
+    """Open or create the lock file *path* with mode 0600 and return its descriptor.
+
+    O_NOFOLLOW rejects a symbolic link put in place of the file.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    descriptor = os.open(path, flags, 0o600)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+class CredentialsStore:
+    """The stored login of one account, shared by every process that uses it.
+
+    `RefreshableToken` calls `locked` around each renewal. Other processes
+    that renew the same login wait for the lock, then find the new tokens.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        stored: StoredCredentials,
+        *,
+        timeout: float = LOCK_TIMEOUT,
+    ) -> None:
+        self.path = path
+        self.user = stored.user
+        self.service = stored.service
+        self.timeout = timeout
+        # Whether the file held another account's login at the last `locked`.
+        self._replaced = False
+
+    def __repr__(self) -> str:
+        return f"CredentialsStore({str(self.path)!r}, user={self.user!r})"
+
+    @asynccontextmanager
+    async def locked(self) -> AsyncIterator[StoredCredentials | None]:
+        """Hold the lock on the file and yield its login, or None.
+
+        The context yields None when the file is missing, unusable, or
+        contains another account's login. Closing the descriptor on the way
+        out releases the lock, also after an exception or a cancellation.
+
+        Raises:
+            TokenStoreError: the lock file cannot be opened, or another
+                process held the lock for `timeout` seconds.
+        """
+        lock = lock_path(self.path)
         try:
-            save_credentials(path, renewed)
+            descriptor = await trio.to_thread.run_sync(_open_lock, lock)
+        except OSError as exc:
+            raise TokenStoreError(
+                str(self.path),
+                f"cannot open the lock file {lock}: {exc.strerror}; the token "
+                f"of {self.user} was not renewed",
+            ) from None
+        try:
+            await self._acquire(descriptor, lock)
+            yield await trio.to_thread.run_sync(self._load)
+        finally:
+            os.close(descriptor)
+
+    async def _acquire(self, descriptor: int, lock: Path) -> None:
+        # A blocking flock in a worker thread could not be cancelled, so the
+        # lock is tried without blocking until the timeout.
+        with trio.move_on_after(self.timeout):
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    await trio.sleep(LOCK_POLL_INTERVAL)
+                else:
+                    return
+        raise TokenStoreError(
+            str(self.path),
+            f"another process held the lock {lock} for {self.timeout:g} s; "
+            f"the token of {self.user} was not renewed",
+        )
+
+    def _load(self) -> StoredCredentials | None:
+        try:
+            stored = load_credentials(self.path)
+        except CredentialsError as exc:
+            log.warning("cannot read the stored login before renewing it: %s", exc)
+            return None
+        self._replaced = stored is not None and (
+            stored.user != self.user or stored.service != self.service
+        )
+        return None if stored is None or self._replaced else stored
+
+    async def save(self, tokens: Tokens) -> None:
+        """Write *tokens* to the file, unless it now contains another login."""
+        if self._replaced:
+            log.warning(
+                "%s now contains another login, so the refreshed token of %s is "
+                "kept by this process only",
+                self.path,
+                self.user,
+            )
+            return
+        renewed = _stored_from_tokens(self.user, self.service, tokens)
+        try:
+            await trio.to_thread.run_sync(save_credentials, self.path, renewed)
         except OSError as exc:
             log.warning(
                 "cannot store the refreshed token of %s in %s: %s; the next "
                 "mount may need `toutvfs login` again",
-                stored.user,
-                path,
+                self.user,
+                self.path,
                 exc.strerror,
             )
 
-    # NOTE: two mounts that refresh the same stored token at the same moment
-    # race; with single-use refresh tokens the second refresh is rejected.
+
+def _stored_login(stored: StoredCredentials, path: Path) -> TokenSource:
+    """Return the token source of *stored*, which writes renewed tokens to *path*."""
+    if stored.refresh_token is None:
+        return _bearer(BearerToken(stored.token, origin=f"the file {path}"))
     return RefreshableToken(
         stored.user,
         stored.token,
         stored.refresh_token,
         expires=stored.expires,
-        on_renewal=store_renewal,
+        store=CredentialsStore(path, stored),
     )
 
 

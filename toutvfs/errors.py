@@ -10,6 +10,7 @@ that library catch the same classes::
     │       ├── ConnectionError
     │       └── UnexpectedHttpStatusCode   status_code
     ├── InvalidCredentials            user (never the password)
+    ├── TokenStoreError               path: the stored login cannot be locked
     ├── ApiChanged                    endpoint, field
     ├── MediaUnavailable              the service refused to play a media
     │   ├── GeoBlocked
@@ -100,6 +101,18 @@ class InvalidCredentials(Error):
     def __init__(self, user: str, message: str = "") -> None:
         super().__init__(message or f"invalid credentials for user {user!r}")
         self.user = user
+
+
+class TokenStoreError(Error):
+    """The lock on a stored login could not be taken, so it was not renewed.
+
+    Attributes:
+        path: the file that stores the login.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ApiChanged(Error):

@@ -9,12 +9,13 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clitools import EXIT_TIMEOUT, toutvfs, wait_for
+from clitools import EXIT_TIMEOUT, MOUNT_TIMEOUT, toutvfs, unmount, wait_for
 
 from toutvfs.emulator import Emulator
 
@@ -117,9 +118,14 @@ def mount_emulator(emulator: Emulator, mountpoint: Path, log: Path) -> Iterator[
     try:
         yield mountpoint
     finally:
-        record = json.loads((mountpoint / ".toutvfs-status").read_text())
-        os.kill(record["pid"], signal.SIGTERM)
-        wait_for(lambda: not os.path.ismount(mountpoint), EXIT_TIMEOUT, "unmount")
+        stop_mount(mountpoint)
+
+
+def stop_mount(mountpoint: Path) -> None:
+    """Stop the mount at *mountpoint* with SIGTERM and wait until it is gone."""
+    record = json.loads((mountpoint / ".toutvfs-status").read_text())
+    os.kill(record["pid"], signal.SIGTERM)
+    wait_for(lambda: not os.path.ismount(mountpoint), EXIT_TIMEOUT, "unmount")
 
 
 def read_first_media(root: Path) -> int:
@@ -239,3 +245,72 @@ def test_rejected_refresh_token_listing_is_eacces(
     assert "rejected the refresh token" in early[0]
     assert lines[0].endswith("run `toutvfs login`, then mount again")
     assert stored["refresh_token"] not in text
+
+
+def test_two_mounts_refresh_stored_token_once(
+    home: Path, emulator: Emulator, mountpoint: Path, tmp_path: Path
+) -> None:
+    before = store_expired_login(home, emulator)
+    since = len(emulator.request_log)
+    second = tmp_path / "mnt2"
+    second.mkdir()
+    roots = (mountpoint, second)
+    logs = (tmp_path / "first.log", tmp_path / "second.log")
+
+    # Both mounts start together and renew the expired token as they start.
+    # Only one of them may send the single-use refresh token.
+    starts = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "toutvfs",
+                "--emulator",
+                emulator.base_url,
+                "--log-file",
+                str(log),
+                str(root),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for root, log in zip(roots, logs, strict=True)
+    ]
+    episode = "shows/Les Héritiers du fleuve/Saison 1/S01E01 Le départ"
+    listings = []
+    try:
+        for start in starts:
+            _, stderr = start.communicate(timeout=MOUNT_TIMEOUT)
+            assert start.returncode == 0, stderr
+        for root in roots:
+            # Listing the episode validates its media, which needs the account.
+            listings.append(sorted(os.listdir(root / episode)))
+        for root in roots:
+            stop_mount(root)
+    finally:
+        unmount(second)
+
+    expected = [
+        "320x180.fr.vtt",
+        "320x180.ts",
+        "640x360.fr.vtt",
+        "640x360.ts",
+        "S01E01 Le départ.nfo",
+        "thumb.jpg",
+    ]
+    assert listings == [expected, expected]
+    refreshes = [r for r in emulator.request_log[since:] if r.endpoint == "token"]
+    assert len(refreshes) == 1
+    after = json.loads(credentials_file(home).read_text())
+    assert after["refresh_token"] != before["refresh_token"]
+    assert after["expires"] > time.time()
+
+    texts = [log.read_text() for log in logs]
+    refreshed = f"token of {DEMO_USER} refreshed"
+    taken = f"token of {DEMO_USER} renewed by another process"
+    assert sum(text.count(refreshed) for text in texts) == 1
+    assert sum(text.count(taken) for text in texts) == 1
+    for text in texts:
+        assert "cannot log in yet" not in text
+        assert after["refresh_token"] not in text

@@ -10,7 +10,9 @@ anonymous client. `Session` requests it before each media call, and calls
 - `BearerToken`: a token pasted from a browser session, given directly, in an
   environment variable or in a file; it cannot be renewed.
 - `RefreshableToken`: a token stored by an earlier login with the refresh
-  token that came with it, renewed through the refresh grant.
+  token that came with it, renewed through the refresh grant. With a
+  `TokenStore` shared by several processes, only one of them sends the
+  refresh token and the others take the tokens it stored.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -88,6 +91,48 @@ class TokenSource(Protocol):
     @property
     def renewable(self) -> bool:
         """Whether `bearer` can get a new token after `invalidate`."""
+        ...
+
+
+class StoredTokens(Protocol):
+    """The tokens that a `TokenStore` contains."""
+
+    @property
+    def token(self) -> str:
+        """The bearer token of media calls."""
+        ...
+
+    @property
+    def refresh_token(self) -> str | None:
+        """The token that renews `token`, or None."""
+        ...
+
+    @property
+    def expires(self) -> float | None:
+        """The ``exp`` of `token` in seconds since the epoch, or None."""
+        ...
+
+
+class TokenStore(Protocol):
+    """Storage of a refreshable login that other processes renew too.
+
+    A refresh token may be good for one use only, so `RefreshableToken`
+    renews only inside `locked`, where no other process can renew the same
+    login, and stores the new tokens before leaving it.
+    """
+
+    def locked(self) -> AbstractAsyncContextManager[StoredTokens | None]:
+        """Lock the store against other processes and yield the tokens it contains.
+
+        The context yields None when the store contains no tokens of this login.
+
+        Raises:
+            TokenStoreError: the lock could not be taken.
+        """
+        ...
+
+    async def save(self, tokens: Tokens) -> None:
+        """Replace the stored tokens, inside `locked` only."""
         ...
 
 
@@ -198,17 +243,26 @@ class _RenewingToken:
         async with self._lock:
             if self._valid():
                 return self._token
-            tokens = await self._renew(flow)
-            now = self._clock()
-            expiry = jwt_expiry(tokens.access_token)
-            if expiry is None:
-                expiry = now + (tokens.lifetime or DEFAULT_TOKEN_LIFETIME)
-            self._token, self._expiry = tokens.access_token, expiry
-            # A service that does not rotate refresh tokens sends none back.
-            self._refresh_token = tokens.refresh_token or self._refresh_token
-            log.info("token of %s valid for %.0f s", self.user, expiry - now)
-            self._renewed(replace(tokens, refresh_token=self._refresh_token))
+            await self._update(flow)
             return self._token
+
+    async def _update(self, flow: LoginFlow) -> None:
+        """Renew the token and keep the new one."""
+        self._keep(await self._renew(flow))
+
+    def _keep(self, tokens: Tokens) -> Tokens:
+        """Use *tokens* from now on and return them with the refresh token in use."""
+        now = self._clock()
+        expiry = jwt_expiry(tokens.access_token)
+        if expiry is None:
+            expiry = now + (tokens.lifetime or DEFAULT_TOKEN_LIFETIME)
+        self._token, self._expiry = tokens.access_token, expiry
+        # A service that does not rotate refresh tokens sends none back.
+        self._refresh_token = tokens.refresh_token or self._refresh_token
+        log.info("token of %s valid for %.0f s", self.user, expiry - now)
+        renewed = replace(tokens, refresh_token=self._refresh_token)
+        self._renewed(renewed)
+        return renewed
 
     async def _renew(self, flow: LoginFlow) -> Tokens:
         raise NotImplementedError
@@ -230,6 +284,11 @@ class RefreshableToken(_RenewingToken):
     a refresh token may be good for one use only. A rejected refresh token
     makes `bearer` raise `InvalidCredentials`: only a new login helps then.
 
+    With a *store*, each renewal happens inside `TokenStore.locked`. A token
+    that another process renewed and stored meanwhile is taken from the store
+    without a refresh, and a token this source renews is saved there before
+    the lock is released.
+
     Attributes:
         refreshes: how many refreshes succeeded.
     """
@@ -242,16 +301,21 @@ class RefreshableToken(_RenewingToken):
         *,
         expires: float | None = None,
         on_renewal: Callable[[Tokens], None] | None = None,
+        store: TokenStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.user = user
         self._token = token
+        # The last token this source used, kept after `invalidate`, so that a
+        # stored token renewed by another process can be recognized.
+        self._last_token = token
         self._refresh_token = refresh_token
         if expires is None:
             expires = jwt_expiry(token)
         # Without any expiry the token is used until the service rejects it.
         self._expiry = float("inf") if expires is None else expires
         self._on_renewal = on_renewal
+        self._store = store
         self._clock = clock
         self._lock = trio.Lock()
         self.refreshes = 0
@@ -278,7 +342,46 @@ class RefreshableToken(_RenewingToken):
         log.info("token of %s refreshed", self.user)
         return tokens
 
+    async def _update(self, flow: LoginFlow) -> None:
+        # A rejected refresh token ends the login, whatever the store contains.
+        if self._store is None or self._refresh_token is None:
+            await super()._update(flow)
+            return
+        async with self._store.locked() as stored:
+            if stored is not None and self._take_stored(stored):
+                return
+            renewed = self._keep(await self._renew(flow))
+            # The service has used up the old refresh token, so the new one
+            # must reach the store even if the caller is cancelled now.
+            with trio.CancelScope(shield=True):
+                await self._store.save(renewed)
+
+    def _take_stored(self, stored: StoredTokens) -> bool:
+        """Take the tokens that another process renewed and stored, if any.
+
+        Returns True when the stored token is valid beyond `RENEW_MARGIN`,
+        so that no refresh is needed.
+        """
+        if stored.token == self._last_token:
+            return False
+        # Another process renewed the login and used up this source's refresh
+        # token, so only the stored refresh token can still work.
+        self._last_token = stored.token
+        self._refresh_token = stored.refresh_token or self._refresh_token
+        expiry = float("inf") if stored.expires is None else stored.expires
+        now = self._clock()
+        if now >= expiry - RENEW_MARGIN:
+            return False
+        self._token, self._expiry = stored.token, expiry
+        log.info(
+            "token of %s renewed by another process, valid for %.0f s",
+            self.user,
+            expiry - now,
+        )
+        return True
+
     def _renewed(self, tokens: Tokens) -> None:
+        self._last_token = tokens.access_token
         if self._on_renewal is not None:
             self._on_renewal(tokens)
 
