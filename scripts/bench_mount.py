@@ -12,8 +12,9 @@ ten-minute episode in 360p and 720p.
         print a fresh master playlist URL of the episode
     scripts/bench_mount.py cold-cat URL
         mount with an empty cache, cat the 720p file to /dev/null, unmount
-    scripts/bench_mount.py first-frame URL [--warm] [--start PERCENT]
-        mount, play one frame with mpv (after a full read when --warm)
+    scripts/bench_mount.py first-frame URL [--warm] [--listed] [--start PERCENT]
+        mount, play one frame with mpv (after a full read when --warm, after
+        listing the episode directory when --listed)
     scripts/bench_mount.py warm-cat URL
         fill the segment cache, then time a read from it in a new mount,
         beside a read of the same bytes from a local file
@@ -200,11 +201,14 @@ def warm_cat(base_url: str) -> None:
     )
 
 
-def first_frame(base_url: str, warm: bool, start: str | None) -> None:
+def first_frame(base_url: str, warm: bool, start: str | None, listed: bool) -> None:
     with mounted(base_url) as (root, _pid):
         path = root / EPISODE / HIGH
         if warm:
             cat(path)
+        elif listed:
+            # As a file manager or shell completion does before a play.
+            os.listdir(path.parent)
         command = ["mpv", "--no-config", "--vo=null", "--ao=null", "--frames=1"]
         if start:
             command.append(f"--start={start}")
@@ -216,7 +220,13 @@ def first_frame(base_url: str, warm: bool, start: str | None) -> None:
             timeout=COMMAND_TIMEOUT,
         )
         seconds = time.perf_counter() - started
-    report(measure="first-frame", warm=warm, start=start, seconds=round(seconds, 3))
+    report(
+        measure="first-frame",
+        warm=warm,
+        start=start,
+        listed=listed or warm,
+        seconds=round(seconds, 3),
+    )
 
 
 def rss(base_url: str) -> None:
@@ -310,6 +320,11 @@ def main() -> None:
     first.add_argument("url")
     first.add_argument("--warm", action="store_true")
     first.add_argument("--start")
+    first.add_argument(
+        "--listed",
+        action="store_true",
+        help="list the episode directory before timing, as a file manager does",
+    )
     counted = commands.add_parser("requests")
     counted.add_argument("url")
     counted.add_argument("log", type=Path)
@@ -324,7 +339,7 @@ def main() -> None:
     elif args.command == "warm-cat":
         warm_cat(args.url)
     elif args.command == "first-frame":
-        first_frame(args.url, args.warm, args.start)
+        first_frame(args.url, args.warm, args.start, args.listed)
     elif args.command == "rss":
         rss(args.url)
     elif args.command == "rss-hls":

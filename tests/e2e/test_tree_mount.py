@@ -5,12 +5,14 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import time
 import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
+import httpx
 import pytest
 
 from toutvfs.emulator import Emulator
@@ -279,6 +281,36 @@ def test_mpv_loads_the_captions(member: Mount) -> None:
     subs = [line for line in result.stdout.splitlines() if "--sid=1" in line]
     assert len(subs) == 1, result.stdout
     assert "640x360.fr.vtt" in subs[0]
+
+
+def test_opening_a_video_fetches_its_captions(
+    hostile: Emulator, tmp_path: Path
+) -> None:
+    mount = mount_with(hostile, tmp_path, "--user", "demo@toutvfs.test")
+
+    def caption_requests() -> int:
+        return sum(1 for record in hostile.request_log if record.endpoint == "caption")
+
+    try:
+        directory = mount.path / SEASON / "S01E01 Premier : l'épisode"
+        captions = directory / "640x360.fr.vtt"
+        # Not fetched yet, so its size is not known.
+        assert os.stat(captions).st_size == 0
+        before = caption_requests()
+        with (directory / "640x360.ts").open("rb"):
+            # Players open the captions next; their fetch has started.
+            deadline = time.monotonic() + 30.0
+            while caption_requests() == before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert caption_requests() == before + 1
+            data = captions.read_bytes()
+        assert caption_requests() == before + 1
+        id_media = os.getxattr(directory / "640x360.ts", "user.toutv.id_media")
+        url = f"{hostile.base_url}/cc/{id_media.decode()}.vtt"
+        assert data == httpx.get(url).content
+        assert os.stat(captions).st_size == len(data)
+    finally:
+        assert mount.stop() == 0, mount.log()
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import errno
 import os
 import stat
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pyfuse3
@@ -13,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from toutvfs.errors import InvalidCredentials
+from toutvfs.errors import InvalidCredentials, NetworkTimeout
 from toutvfs.fs.operations import Operations
 from toutvfs.fs.source import ShowEntry
 from toutvfs.fs.tree import Tree
@@ -30,6 +31,15 @@ def invalidated() -> list[int]:
 @pytest.fixture
 def ops(tree: Tree, invalidated: list[int]) -> Operations:
     return Operations(tree, invalidate_attributes=invalidated.append)
+
+
+async def settled(condition: Callable[[], bool]) -> None:
+    """Poll *condition* every 10 ms for at most 10 s, for background work."""
+    for _ in range(1000):
+        if condition():
+            return
+        await trio.sleep(0.01)
+    raise AssertionError("the condition was not met within 10 s")
 
 
 async def lookup_path(ops: Operations, *parts: bytes) -> pyfuse3.EntryAttributes:
@@ -66,13 +76,18 @@ async def test_open_read_returns_exact_bytes(
     ops: Operations, streams: Any, invalidated: list[int]
 ) -> None:
     attr = await lookup_path(ops, *EPISODE, "S01E01 Le départ".encode(), b"640x360.ts")
+    captions = await lookup_path(
+        ops, *EPISODE, "S01E01 Le départ".encode(), b"640x360.fr.vtt"
+    )
     assert stat.S_IMODE(attr.st_mode) == 0o444
     assert attr.attr_timeout == 0
     info = await ops.open(attr.st_ino, os.O_RDONLY, CTX)
     expected = streams.content("1001", "900000-640x360")
     assert await ops.read(info.fh, 0, 100) == expected[:100]
     assert await ops.read(info.fh, 12_300, 4096) == expected[12_300:]
-    assert invalidated == [attr.st_ino]
+    # The captions beside the video were fetched too (see the next test).
+    await settled(lambda: len(invalidated) == 2)
+    assert sorted(invalidated) == sorted([attr.st_ino, captions.st_ino])
     after = await ops.getattr(attr.st_ino, CTX)
     assert after.st_size == 12_345
     assert after.st_blocks == 25
@@ -118,7 +133,13 @@ async def test_open_waits_for_other_invalidation(
         assert handles == {}
         invalidation.release.set()
     assert set(handles) == {"first", "second"}
-    assert invalidation.inodes == [attr.st_ino]
+    # Opening the video fetched its captions too.
+    extra = []
+    if name.endswith(b".ts"):
+        episode = (*EPISODE, "S01E01 Le départ".encode())
+        extra = [(await lookup_path(ops, *episode, b"640x360.fr.vtt")).st_ino]
+    await settled(lambda: len(invalidation.inodes) == 1 + len(extra))
+    assert sorted(invalidation.inodes) == sorted([attr.st_ino, *extra])
     size = (await ops.getattr(attr.st_ino, CTX)).st_size
     for fh in handles.values():
         assert len(await ops.read(pyfuse3.FileHandleT(fh), size - 1, 4096)) == 1
@@ -228,6 +249,66 @@ async def test_remote_file_fetched_on_open(
     assert invalidated == [attr.st_ino]
     assert (await ops.getattr(attr.st_ino, CTX)).st_size == len(expected)
     assert catalogue.calls.count("fetch:http://images.test/1001_640.jpg") == 1
+
+
+async def test_open_media_fetches_its_captions_once(
+    ops: Operations, catalogue: Any, invalidated: list[int]
+) -> None:
+    episode = (*EPISODE, "S01E01 Le départ".encode())
+    media = await lookup_path(ops, *episode, b"640x360.ts")
+    captions = await lookup_path(ops, *episode, b"640x360.fr.vtt")
+    other = await lookup_path(ops, *episode, b"320x180.fr.vtt")
+    url = "http://cc.test/1001.vtt"
+    arrived = trio.Event()
+    fetch = catalogue.fetch
+
+    async def slow_fetch(fetched: str) -> bytes:
+        await arrived.wait()
+        return await fetch(fetched)
+
+    catalogue.fetch = slow_fetch
+    info = await ops.open(media.st_ino, os.O_RDONLY, CTX)
+    await trio.testing.wait_all_tasks_blocked()
+    # The captions of this version are on their way, not those of the other.
+    assert ops._fetching.keys() == {captions.st_ino}
+    async with trio.open_nursery() as nursery:
+        # An open that comes during the fetch waits for it.
+        nursery.start_soon(ops.open, captions.st_ino, os.O_RDONLY, CTX)
+        await trio.testing.wait_all_tasks_blocked()
+        arrived.set()
+    assert catalogue.calls.count(f"fetch:{url}") == 1
+    reopened = await ops.open(captions.st_ino, os.O_RDONLY, CTX)
+    assert await ops.read(reopened.fh, 0, 4096) == f"body of {url}".encode()
+    assert catalogue.calls.count(f"fetch:{url}") == 1
+    assert (await ops.getattr(captions.st_ino, CTX)).st_size == len(f"body of {url}")
+    assert invalidated.count(captions.st_ino) == 1
+    assert other.st_ino not in invalidated
+    await ops.release(info.fh)
+
+
+async def test_failed_caption_prefetch_is_fetched_again_on_open(
+    ops: Operations, catalogue: Any
+) -> None:
+    episode = (*EPISODE, "S01E01 Le départ".encode())
+    media = await lookup_path(ops, *episode, b"640x360.ts")
+    captions = await lookup_path(ops, *episode, b"640x360.fr.vtt")
+    fetch = catalogue.fetch
+    failures = [NetworkTimeout("GET http://cc.test/1001.vtt timed out")]
+
+    async def failing_fetch(url: str) -> bytes:
+        if failures:
+            catalogue.calls.append(f"fetch:{url}")
+            raise failures.pop()
+        return await fetch(url)
+
+    catalogue.fetch = failing_fetch
+    await ops.open(media.st_ino, os.O_RDONLY, CTX)
+    await trio.testing.wait_all_tasks_blocked()
+    assert catalogue.calls.count("fetch:http://cc.test/1001.vtt") == 1
+    info = await ops.open(captions.st_ino, os.O_RDONLY, CTX)
+    assert await ops.read(info.fh, 0, 4096) == b"body of http://cc.test/1001.vtt"
+    # The failed prefetch, then the open's own fetch.
+    assert catalogue.calls.count("fetch:http://cc.test/1001.vtt") == 2
 
 
 async def test_refresh_name_relists_directory(ops: Operations, catalogue: Any) -> None:

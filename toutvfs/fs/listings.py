@@ -40,6 +40,11 @@ FANART_WIDTH = 1920
 THUMB_WIDTH = 640
 
 
+def captions_identity(id_media: str, variant_key: str) -> str:
+    """Return the identity of the captions file beside one media version."""
+    return f"captions:{id_media}:{variant_key}"
+
+
 def _ns(moment: dt.datetime | None) -> int:
     if moment is None:
         return 0
@@ -214,7 +219,7 @@ class Listings:
                 nodes.append(
                     tree.remote(
                         directory,
-                        f"captions:{episode.id_media}:{variant.key}",
+                        captions_identity(episode.id_media, variant.key),
                         names.fit_name(variant_stem, CAPTIONS_EXTENSION),
                         media.caption_url,
                     )

@@ -37,6 +37,7 @@ from toutvfs.errors import (
     UnsupportedMedia,
 )
 from toutvfs.fs.caller import caller_creates
+from toutvfs.fs.listings import captions_identity
 from toutvfs.fs.names import NAME_MAX
 from toutvfs.fs.nodes import (
     DirectoryNode,
@@ -125,6 +126,8 @@ class Operations(pyfuse3.Operations):
         self._read_scopes: set[trio.CancelScope] = set()
         # Attribute invalidations on their way to the kernel, by inode.
         self._invalidations: dict[int, list[trio.Event]] = {}
+        # Fetches of small files under way, by inode; set when each ends.
+        self._fetching: dict[int, trio.Event] = {}
         # Requests that failed with an errno because of a domain or unexpected
         # error.
         self.failed_requests = 0
@@ -302,17 +305,13 @@ class Operations(pyfuse3.Operations):
             self._texts[handle] = node.content
             return pyfuse3.FileInfo(fh=FileHandleT(handle), keep_cache=True)
         if isinstance(node, RemoteNode):
-            if node.content is None:
-                with self._reporting("fetching", node):
-                    node.content = await self.tree.catalogue.fetch(node.url)
-                await self._invalidate_or_wait(node.inode, changed=True)
-            else:
-                await self._invalidate_or_wait(node.inode, changed=False)
-            self._texts[handle] = node.content
+            with self._reporting("fetching", node):
+                self._texts[handle] = await self._remote_content(node)
             return pyfuse3.FileInfo(fh=FileHandleT(handle), keep_cache=True)
         if not isinstance(node, MediaNode):
             raise FUSEError(errno.EINVAL)
         assert node.variant is not None
+        self._prefetch_captions(node)
         with self._reporting("opening", node):
             stream = await self.tree.streams.open(node.id_media, node.variant.key)
         self._streams[handle] = (node, stream)
@@ -323,6 +322,61 @@ class Operations(pyfuse3.Operations):
         # The kernel may hold the estimate, so it must drop it before the reply.
         await self._invalidate_or_wait(node.inode, changed=changed)
         return pyfuse3.FileInfo(fh=FileHandleT(handle), keep_cache=True)
+
+    async def _remote_content(self, node: RemoteNode) -> bytes:
+        """Return the body of *node*, fetched once for callers that come together.
+
+        Raises:
+            Error: the fetch failed.
+        """
+        while node.content is None:
+            pending = self._fetching.get(node.inode)
+            if pending is not None:
+                # Another caller is fetching it; if that fetch fails, this
+                # caller tries on its own.
+                await pending.wait()
+                continue
+            done = trio.Event()
+            self._fetching[node.inode] = done
+            try:
+                content = await self.tree.catalogue.fetch(node.url)
+            finally:
+                del self._fetching[node.inode]
+                done.set()
+            node.content = content
+            await self._invalidate_or_wait(node.inode, changed=True)
+            return content
+        await self._invalidate_or_wait(node.inode, changed=False)
+        return node.content
+
+    def _prefetch_captions(self, node: MediaNode) -> None:
+        """Start fetching the captions beside *node*, if they are not fetched yet.
+
+        Players such as mpv and VLC open the captions named like a video
+        right after the video, so their fetch runs while the video opens.
+        """
+        directory = self.tree.get(node.parent)
+        if not isinstance(directory, DirectoryNode) or directory.entries is None:
+            return
+        assert node.variant is not None
+        identity = captions_identity(node.id_media, node.variant.key)
+        for entry in directory.entries.values():
+            if (
+                isinstance(entry, RemoteNode)
+                and entry.identity == identity
+                and entry.content is None
+                and entry.inode not in self._fetching
+            ):
+                trio.lowlevel.spawn_system_task(
+                    self._prefetch, entry, name=f"prefetch {entry.name}"
+                )
+
+    async def _prefetch(self, node: RemoteNode) -> None:
+        try:
+            await self._remote_content(node)
+        except Exception as exc:
+            # The open of the file fetches it again and reports the failure.
+            log.debug("prefetching %s failed: %s", self.tree.path_of(node), exc)
 
     async def _invalidate_or_wait(self, inode: int, changed: bool) -> None:
         """Invalidate the kernel's attributes of *inode* if *changed*.
