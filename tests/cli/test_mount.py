@@ -495,7 +495,14 @@ def test_status_command_output(
         data = (mountpoint / "master" / "320x180.ts").read_bytes()
         assert data == reference(hls_server, 1)
         with (mountpoint / "master" / "640x360.ts").open("rb"):
+            # Let the fetches that the open started end, so that none is
+            # cancelled on its way and the request counts below agree.
+            deadline = time.monotonic() + 10.0
             record = status_of(mountpoint)
+            while record["fetches_in_flight"] and time.monotonic() < deadline:
+                time.sleep(0.02)
+                record = status_of(mountpoint)
+            assert record["fetches_in_flight"] == 0
             # The record is made as the status file opens, before it counts.
             assert record["open_files"] == 1
         shown = toutvfs("status", str(mountpoint))

@@ -234,13 +234,18 @@ class Client:
     # -- media ------------------------------------------------------------
 
     def _engine(self) -> Engine:
-        from toutvfs.hls import Engine
+        from toutvfs.hls import Engine, ReadaheadSettings
 
         runtime = self._runtime
         if runtime.engine is None:
             assert runtime.http is not None
             policy = None if self._policy is None else engine_policy(self._policy)
-            runtime.engine = Engine(runtime.http, None, 0, policy=policy)
+            # A download reads every part once, in order: fetching the end
+            # early, or the first segment in pieces, would only add requests.
+            readahead = ReadaheadSettings(end_bytes=0, first_segment_pieces=1)
+            runtime.engine = Engine(
+                runtime.http, None, 0, policy=policy, readahead=readahead
+            )
         return runtime.engine
 
     def _media_versions(self, id_media: str) -> list[model.MediaVersion]:

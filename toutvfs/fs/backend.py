@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import trio
@@ -29,14 +30,21 @@ from toutvfs.hls.engine import DEFAULT_CONNECTIONS_PER_HOST
 log = logging.getLogger(__name__)
 
 
+# An httpcore trace hook: called with each event's name and details.
+Tracer = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
 @dataclass
 class TrafficCounters:
     """HTTP requests of one mount, counted by `CountingTransport`.
 
     Attributes:
-        requests: requests sent, retries included.
-        failures: requests that got no response or a status of 400 or more.
-        in_flight: requests sent whose response body is not yet read.
+        requests: requests whose headers went out, retries included; a
+            request cancelled before that (a read-ahead dropped while it
+            waited for a connection) does not count.
+        failures: requests that got no response or a status of 400 or
+            more, cancelled ones left out.
+        in_flight: requests started whose response body is not yet read.
     """
 
     requests: int = 0
@@ -72,10 +80,16 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         counters = self.counters
-        counters.requests += 1
         counters.in_flight += 1
+        request.extensions = {
+            **request.extensions,
+            "trace": self._tracer(request.extensions.get("trace")),
+        }
         try:
             response = await self._inner.handle_async_request(request)
+        except trio.Cancelled:
+            counters.in_flight -= 1
+            raise
         except BaseException:
             counters.in_flight -= 1
             counters.failures += 1
@@ -85,6 +99,18 @@ class CountingTransport(httpx.AsyncBaseTransport):
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _CountedStream(response.stream, counters)
         return response
+
+    def _tracer(self, inner: Tracer | None) -> Tracer:
+        """Return an httpcore trace hook that counts requests as they go out."""
+        counters = self.counters
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            if event.endswith(".send_request_headers.complete"):
+                counters.requests += 1
+            if inner is not None:
+                await inner(event, info)
+
+        return trace
 
     async def aclose(self) -> None:
         await self._inner.aclose()
