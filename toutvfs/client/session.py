@@ -399,6 +399,7 @@ class Session:
         Raises:
             InvalidCredentials: the login or the pasted token was rejected.
             NetworkError: the service could not be reached.
+            TokenStoreError: a stored login could not be locked for renewal.
         """
         await self._media_headers()
 

@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import trio
 
 from toutvfs.client.redact import redacted_logger
-from toutvfs.errors import ApiChanged, InvalidCredentials, UnexpectedHttpStatusCode
+from toutvfs.errors import (
+    ApiChanged,
+    InvalidCredentials,
+    NetworkTimeout,
+    UnexpectedHttpStatusCode,
+)
 
 if TYPE_CHECKING:
     from toutvfs.client.b2c import LoginFlow, Tokens
@@ -41,6 +46,11 @@ log = redacted_logger(__name__)
 # A token is renewed this many seconds before its exp, so that a request
 # sent just before expiry does not arrive just after it.
 RENEW_MARGIN = 60.0
+
+# Seconds that a shielded renewal of a stored login may take: the refresh
+# request and the write of its answer. The request's own timeouts and
+# retries end sooner; this stops only a hung one.
+REFRESH_BOUND = 120.0
 
 # The lifetime assumed for a token without a readable exp claim, in seconds.
 DEFAULT_TOKEN_LIFETIME = 3600.0
@@ -350,11 +360,19 @@ class RefreshableToken(_RenewingToken):
         async with self._store.locked() as stored:
             if stored is not None and self._take_stored(stored):
                 return
-            renewed = self._keep(await self._renew(flow))
-            # The service has used up the old refresh token, so the new one
-            # must reach the store even if the caller is cancelled now.
+            # Once sent, the refresh uses up the old refresh token, so the
+            # answer and its save are not cancelled with the caller (a
+            # mount stopping just after it started, for one). The request
+            # has its own timeouts; the bound only stops a hung one.
             with trio.CancelScope(shield=True):
-                await self._store.save(renewed)
+                with trio.move_on_after(REFRESH_BOUND) as bound:
+                    renewed = self._keep(await self._renew(flow))
+                    await self._store.save(renewed)
+            if bound.cancelled_caught:
+                raise NetworkTimeout(
+                    f"renewing the token of {self.user!r} took more than "
+                    f"{REFRESH_BOUND:g} s"
+                )
 
     def _take_stored(self, stored: StoredTokens) -> bool:
         """Take the tokens that another process renewed and stored, if any.

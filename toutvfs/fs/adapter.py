@@ -212,14 +212,7 @@ class Backend:
 
     def prepare_soon(self, nursery: trio.Nursery) -> None:
         """Log in in the background, so that the first open need not wait for it."""
-        nursery.start_soon(self._prepare, name="log in")
-
-    async def _prepare(self) -> None:
-        try:
-            await self.session.prepare()
-        except Error as exc:
-            # Each file that needs the account reports the failure again.
-            log.warning("cannot log in yet: %s", exc)
+        nursery.start_soon(_prepare, self.session, name="log in")
 
     # Catalogue
 
@@ -312,6 +305,17 @@ class Backend:
             return await self.session.validate(id_media)
 
         return await self.engine.open(self.media_key(id_media), variant_key, resolve)
+
+
+async def _prepare(session: Session) -> None:
+    """Log *session* in; a failure is logged, never raised into the mount."""
+    try:
+        await session.prepare()
+    except Error as exc:
+        # Each file that needs the account reports the failure again.
+        log.warning("cannot log in yet: %s", exc)
+    except Exception:
+        log.exception("logging in as the mount started failed unexpectedly")
 
 
 def variant_entries(variants: list[Variant]) -> list[VariantEntry]:

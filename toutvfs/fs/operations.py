@@ -90,7 +90,11 @@ def _errno_for(exc: BaseException) -> int:
 
 
 def _invalidate_attributes(inode: int) -> None:
-    pyfuse3.invalidate_inode(InodeT(inode), attr_only=True)
+    try:
+        pyfuse3.invalidate_inode(InodeT(inode), attr_only=True)
+    except FileNotFoundError:
+        # The kernel holds nothing of this inode, so nothing of it is stale.
+        pass
 
 
 class Operations(pyfuse3.Operations):

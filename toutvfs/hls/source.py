@@ -103,8 +103,10 @@ class Job:
 class Tail:
     """A fetch of one part from a block near a seek's offset to the part's end.
 
-    It belongs to the stream that started it, which drops it when it
-    leaves the part; it is cancelled once dropped and no read waits for it.
+    A seek's tail belongs to the stream that started it, which drops it when
+    it leaves the part; the end's tail (`Source.prefetch_end`) belongs to
+    the source, which drops it at its last close. A tail is cancelled once
+    dropped and no read waits for it.
     *error* is a `SegmentError`, or `PartChanged` when the server ignored
     ``Range``.
     """
@@ -306,7 +308,12 @@ class Source:
             return
         if self.is_pending(position) or self.recent_failure(position) is not None:
             return
-        if await self.in_cache(position):
+        try:
+            if await self.in_cache(position):
+                return
+        except OSError as exc:
+            # Only a guess at what a player reads first: open goes on without it.
+            log.warning("%s: not fetching the end early: %s", self.name, exc)
             return
         if size <= nbytes:
             # The whole part is wanted: fetched once, and cached for good.
@@ -362,7 +369,13 @@ class Source:
         finally:
             tail.progress.finish()
             self.shared.job_finished()
-        if isinstance(tail.error, SegmentError) and not tail.scope.cancel_called:
+        # The end's tail is fetched before anyone asks, so its failure is
+        # not held against the readers that come later.
+        if (
+            isinstance(tail.error, SegmentError)
+            and not tail.scope.cancel_called
+            and tail is not self.end_tail
+        ):
             self._failures[position] = (trio.current_time(), tail.error)
 
     def want(self, position: int) -> bool:
