@@ -25,8 +25,8 @@ import logging
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -244,6 +244,42 @@ def _open_lock(path: Path) -> int:
         os.close(descriptor)
         raise
     return descriptor
+
+
+@contextmanager
+def credentials_locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the lock of the credentials file *path*, for a command that writes it.
+
+    `toutvfs login` and `logout` take it, so that a mount renewing the
+    stored login at that moment neither overwrites their change nor
+    brings a removed login back.
+
+    Raises:
+        CredentialsError: the lock file cannot be opened, or another
+            process held the lock for *timeout* seconds.
+    """
+    lock = lock_path(path)
+    try:
+        descriptor = _open_lock(lock)
+    except OSError as exc:
+        raise CredentialsError(
+            f"cannot open the lock file {lock}: {exc.strerror}"
+        ) from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise CredentialsError(
+                        f"another process held the lock {lock} for {timeout:g} s"
+                    ) from None
+                time.sleep(LOCK_POLL_INTERVAL)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 class CredentialsStore:

@@ -18,6 +18,7 @@ import trio
 from toutvfs.accounts import (
     ENV_PASSWORD,
     CredentialsError,
+    credentials_locked,
     credentials_path,
     load_credentials,
     log_in,
@@ -148,7 +149,11 @@ def _login(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), EXIT_USAGE) from None
     except Error as exc:
         raise CommandError(f"login failed: {exc}") from None
-    save_credentials(path, stored)
+    try:
+        with credentials_locked(path):
+            save_credentials(path, stored)
+    except CredentialsError as exc:
+        raise CommandError(f"cannot store the login: {exc}") from None
     until = (
         time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stored.expires))
         if stored.expires is not None
@@ -167,7 +172,12 @@ def _logout() -> int:
         stored = load_credentials(path)
     except CredentialsError:
         stored = None
-    if not remove_credentials(path):
+    try:
+        with credentials_locked(path):
+            removed = remove_credentials(path)
+    except CredentialsError as exc:
+        raise CommandError(f"cannot log out: {exc}") from None
+    if not removed:
         print(f"toutvfs: not logged in ({path} does not exist)")
         return EXIT_OK
     who = f" {stored.user}" if stored is not None else ""

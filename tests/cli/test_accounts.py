@@ -25,6 +25,7 @@ from toutvfs.accounts import (
     CredentialsStore,
     StoredCredentials,
     choose_credentials,
+    credentials_locked,
     load_credentials,
     lock_path,
     log_in,
@@ -432,3 +433,28 @@ async def test_lock_file_symlink_is_rejected(tmp_path: Path) -> None:
         f"{os.strerror(errno.ELOOP)}; the token of ann@example.test was not renewed"
     )
     assert not target.exists()
+
+
+def test_commands_wait_for_a_renewal(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    save_credentials(path, stored())
+    child = hold_lock_in_child(path)
+    try:
+        # A mount renewing the login holds the lock: the command waits,
+        # then gives up with a message that names the lock.
+        with pytest.raises(CredentialsError) as caught:
+            with credentials_locked(path, timeout=0.3):
+                remove_credentials(path)
+        assert str(caught.value) == (
+            f"another process held the lock {lock_path(path)} for 0.3 s"
+        )
+        assert path.exists()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert child.stdout is not None
+        child.stdout.close()
+    with credentials_locked(path, timeout=5.0):
+        assert not lock_is_free(path)
+        assert remove_credentials(path)
+    assert lock_is_free(path)
