@@ -193,6 +193,8 @@ def read_status(mountpoint: Path) -> dict[str, Any]:
     """
     from toutvfs.fs.control import STATUS_NAME
 
+    if not mountpoint.is_dir():
+        raise CommandError(f"{mountpoint} does not exist or is not a directory")
     path = mountpoint / STATUS_NAME
     try:
         text = path.read_text(encoding="utf-8")

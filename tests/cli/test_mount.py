@@ -545,6 +545,15 @@ def test_status_of_plain_directory(home: Path, tmp_path: Path) -> None:
     )
 
 
+def test_status_of_missing_path(home: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    result = toutvfs("status", str(missing))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"toutvfs status: {missing} does not exist or is not a directory\n"
+    )
+
+
 def test_status_counts_errors(
     home: Path, hls_server: HlsServer, mountpoint: Path, tmp_path: Path
 ) -> None:

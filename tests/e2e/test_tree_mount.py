@@ -416,5 +416,23 @@ def test_search_keeps_recent_searches(hostile: Emulator, tmp_path: Path) -> None
             os.stat(search / f"terme{index}")
         expected = sorted(f"terme{index}" for index in range(6, MAX_SEARCHES + 6))
         assert sorted(os.listdir(search)) == expected
+        # A search pushed out is a new search when its name comes again,
+        # although the kernel had its entry cached.
+        before = searches_of(hostile, "Avant")
+        assert os.listdir(search / "Avant") == ["Avant ∕ Après"]
+        for index in range(MAX_SEARCHES):
+            os.stat(search / f"autre{index}")
+        assert "Avant" not in os.listdir(search)
+        assert os.listdir(search / "Avant") == ["Avant ∕ Après"]
+        assert searches_of(hostile, "Avant") == before + 2
     finally:
         assert mount.stop() == 0, mount.log()
+
+
+def searches_of(emulator: Emulator, term: str) -> int:
+    """Count the emulator's searches for *term* so far."""
+    return sum(
+        1
+        for record in emulator.request_log
+        if record.endpoint == "search" and record.query.get("term") == term
+    )

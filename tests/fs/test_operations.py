@@ -6,6 +6,7 @@ import errno
 import os
 import stat
 import threading
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -448,3 +449,21 @@ async def test_creating_lookup_elsewhere_unchanged(
     ops = creating_ops(tree, invalidated)
     attr = await ops.lookup(pyfuse3.ROOT_INODE, b"shows", Context(CREATING_PID))
     assert stat.S_ISDIR(attr.st_mode)
+
+
+async def test_pushed_out_search_is_forgotten_by_the_kernel(
+    tree: Tree, invalidated: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forgotten: list[tuple[int, str]] = []
+    ops = Operations(
+        tree,
+        invalidate_attributes=invalidated.append,
+        invalidate_entry=lambda parent, name: forgotten.append((parent, name)),
+        caller_creates=lambda pid: False,
+    )
+    monkeypatch.setattr("toutvfs.fs.searches.MAX_SEARCHES", 2)
+    search = await lookup_path(ops, b"search")
+    reader: Any = types.SimpleNamespace(pid=0)
+    for term in (b"fleuve", b"nord", b"Fleuve du"):
+        await ops.lookup(search.st_ino, term, reader)
+    assert forgotten == [(search.st_ino, "fleuve")]

@@ -89,6 +89,13 @@ def _errno_for(exc: BaseException) -> int:
     return errno.EIO
 
 
+def _invalidate_entry(parent: int, name: str) -> None:
+    # Queued: a handler that waited for the kernel here could deadlock it.
+    pyfuse3.invalidate_entry_async(
+        InodeT(parent), os.fsencode(name), ignore_enoent=True
+    )
+
+
 def _invalidate_attributes(inode: int) -> None:
     try:
         pyfuse3.invalidate_inode(InodeT(inode), attr_only=True)
@@ -109,14 +116,17 @@ class Operations(pyfuse3.Operations):
         tree: Tree,
         invalidate_attributes: Callable[[int], None] = _invalidate_attributes,
         caller_creates: Callable[[int], bool] = caller_creates,
+        invalidate_entry: Callable[[int, str], None] = _invalidate_entry,
     ) -> None:
         """Serve *tree*.
 
-        Handler tests replace *invalidate_attributes* and *caller_creates*,
-        which returns whether the thread behind a request creates a name.
+        Handler tests replace *invalidate_attributes*, *invalidate_entry*
+        and *caller_creates*, which returns whether the thread behind a
+        request creates a name.
         """
         super().__init__()
         self.tree = tree
+        tree.on_remove = invalidate_entry
         self._invalidate_attributes = invalidate_attributes
         self._caller_creates = caller_creates
         self._uid = os.getuid()

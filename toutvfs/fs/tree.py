@@ -70,6 +70,9 @@ class Tree:
             loader=self.listings.root,
         )
         self.nodes[ROOT_INODE] = self.root
+        # Called with the parent's inode and the name of each entry that
+        # `remove` drops, so that the FUSE layer makes the kernel forget it.
+        self.on_remove: Callable[[int, str], None] | None = None
 
     # Lookups
 
@@ -136,12 +139,14 @@ class Tree:
     def remove(self, directory: DirectoryNode, node: Node) -> None:
         """Drop *node* from the listing of *directory* and from the tree.
 
-        NOTE: the kernel may still cache the entry for up to its entry
-        timeout, and requests on its inode then fail with ENOENT.
+        `on_remove` then tells the kernel to forget the entry, so that the
+        next lookup of its name reaches the tree again.
         """
         if directory.entries is not None:
             directory.entries.pop(node.name, None)
         self._drop(node)
+        if self.on_remove is not None:
+            self.on_remove(directory.inode, node.name)
 
     def _drop(self, node: Node) -> None:
         self.nodes.pop(node.inode, None)
