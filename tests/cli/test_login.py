@@ -310,7 +310,9 @@ def test_two_mounts_refresh_stored_token_once(
     refreshed = f"token of {DEMO_USER} refreshed"
     taken = f"token of {DEMO_USER} renewed by another process"
     assert sum(text.count(refreshed) for text in texts) == 1
-    assert sum(text.count(taken) for text in texts) == 1
+    # The other mount either waited for the lock and took the new token, or
+    # started after the renewal and read the new token from the file.
+    assert sum(text.count(taken) for text in texts) <= 1
     for text in texts:
         assert "cannot log in yet" not in text
         assert after["refresh_token"] not in text
