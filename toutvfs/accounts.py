@@ -8,10 +8,10 @@ stores the new pair, because a refresh token may be good for one use only. A
 token pasted from a browser session comes without a refresh token and works
 until its ``exp``.
 
-Several processes may use the same stored login, so each renewal takes an
-exclusive `flock` on ``.credentials.json.lock`` beside the file and keeps
-it while it reads the stored tokens, refreshes them if no other process
-already has, and writes the new ones.
+Several processes may use the same stored login. So each renewal takes an
+exclusive `flock` on ``.credentials.json.lock`` beside the file. It keeps
+the lock while it reads the stored tokens, refreshes them unless another
+process already did, and writes the new ones.
 
 A mount takes the first credentials it finds, in `CREDENTIAL_ORDER`.
 """

@@ -239,7 +239,7 @@ def test_rejected_refresh_token_listing_is_eacces(
     assert len(lines) == 1, text
     assert " ERROR " in lines[0]
     assert "its refresh token was rejected" in lines[0]
-    # The mount tried the login as it started, and said so once.
+    # The mount tried the login as it started, and logged the failure once.
     early = [line for line in text.splitlines() if "cannot log in yet" in line]
     assert len(early) == 1, text
     assert "rejected the refresh token" in early[0]
@@ -308,11 +308,11 @@ def test_two_mounts_refresh_stored_token_once(
 
     texts = [log.read_text() for log in logs]
     refreshed = f"token of {DEMO_USER} refreshed"
-    taken = f"token of {DEMO_USER} renewed by another process"
+    renewed_elsewhere = f"token of {DEMO_USER} renewed by another process"
     assert sum(text.count(refreshed) for text in texts) == 1
     # The other mount either waited for the lock and took the new token, or
     # started after the renewal and read the new token from the file.
-    assert sum(text.count(taken) for text in texts) <= 1
+    assert sum(text.count(renewed_elsewhere) for text in texts) <= 1
     for text in texts:
         assert "cannot log in yet" not in text
         assert after["refresh_token"] not in text

@@ -146,7 +146,7 @@ async def test_prepare_logs_in_before_the_first_validation(emulator, config):
     auth = PasswordLogin(USER, PASSWORD)
     async with httpx.AsyncClient() as http:
         session = Session(config, http, auth)
-        # The profile arrives slowly, so the validation asks for the claims
+        # The profile arrives slowly, so the validation requests the claims
         # token while the early request is still running.
         emulator.faults.append(
             Fault("trickle", endpoint="profile", first=1, trickle_rate=2000)

@@ -249,7 +249,7 @@ async def test_expired_url_with_changed_list(
     other.write_text(text.replace("ts-implicit/media.m3u8", "ts-explicit/media.m3u8"))
     engine = Engine(http_client, None, 0, policy=fast_policy)
     media_server.tokens = {"t1"}
-    # Every job that meets the 403 asks again, read-ahead included.
+    # Every job that gets the 403 resolves the URL again, read-ahead included.
     masters = itertools.chain(["master.m3u8"], itertools.repeat("master-changed.m3u8"))
     tokens = itertools.chain(["t1"], itertools.repeat("t2"))
 

@@ -48,8 +48,8 @@ log = redacted_logger(__name__)
 RENEW_MARGIN = 60.0
 
 # Seconds that a shielded renewal of a stored login may take: the refresh
-# request and the write of its answer. The request's own timeouts and
-# retries end sooner; this stops only a hung one.
+# request and the write of its response. With the default retry policy the
+# request ends within about 75 s, so this bound stops only a hung renewal.
 REFRESH_BOUND = 120.0
 
 # The lifetime assumed for a token without a readable exp claim, in seconds.
@@ -361,9 +361,9 @@ class RefreshableToken(_RenewingToken):
             if stored is not None and self._take_stored(stored):
                 return
             # Once sent, the refresh uses up the old refresh token, so the
-            # answer and its save are not cancelled with the caller (a
-            # mount stopping just after it started, for one). The request
-            # has its own timeouts; the bound only stops a hung one.
+            # response and its save are not cancelled with the caller, such
+            # as a mount that stops just after it started. The bound stops
+            # only a hung renewal.
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(REFRESH_BOUND) as bound:
                     renewed = self._keep(await self._renew(flow))

@@ -308,7 +308,7 @@ class Backend:
 
 
 async def _prepare(session: Session) -> None:
-    """Log *session* in; a failure is logged, never raised into the mount."""
+    """Log *session* in, logging a failure instead of raising it into the mount."""
     try:
         await session.prepare()
     except Error as exc:

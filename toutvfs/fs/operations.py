@@ -100,7 +100,7 @@ def _invalidate_attributes(inode: int) -> None:
     try:
         pyfuse3.invalidate_inode(InodeT(inode), attr_only=True)
     except FileNotFoundError:
-        # The kernel holds nothing of this inode, so nothing of it is stale.
+        # The kernel has no cached state for this inode, so none of it is stale.
         pass
 
 
@@ -140,7 +140,8 @@ class Operations(pyfuse3.Operations):
         self._read_scopes: set[trio.CancelScope] = set()
         # Attribute invalidations on their way to the kernel, by inode.
         self._invalidations: dict[int, list[trio.Event]] = {}
-        # Fetches of small files under way, by inode; set when each ends.
+        # Fetches of small files in progress, by inode. Each event is set
+        # when its fetch ends.
         self._fetching: dict[int, trio.Event] = {}
         # Requests that failed with an errno because of a domain or unexpected
         # error.
@@ -346,8 +347,8 @@ class Operations(pyfuse3.Operations):
         while node.content is None:
             pending = self._fetching.get(node.inode)
             if pending is not None:
-                # Another caller is fetching it; if that fetch fails, this
-                # caller tries on its own.
+                # Another caller is fetching it. If that fetch fails, this
+                # caller fetches the file itself.
                 await pending.wait()
                 continue
             done = trio.Event()

@@ -62,7 +62,7 @@ MEASURE_CONCURRENCY = 32
 # listed sends one request fewer. Listings always fetch it again.
 MASTER_REUSE_SECONDS = 60.0
 
-# The most master playlists kept for reuse.
+# Maximum number of master playlists kept for reuse.
 MASTER_REUSE_COUNT = 64
 
 
@@ -178,12 +178,15 @@ class Engine:
     ) -> list[Part]:
         """Return the parts of one variant; *reuse* allows a recent master playlist.
 
-        Only the first attempt of an open reuses one: a caller that asks
-        again after HTTP 403 wants freshly signed URLs.
+        Only the first attempt of an open reuses one, because a caller that
+        retries after HTTP 403 needs freshly signed URLs.
         """
-        kept = self._masters.get(master_url) if reuse else None
-        if kept is not None and trio.current_time() - kept[0] < MASTER_REUSE_SECONDS:
-            variants = parse_master(kept[1], master_url)
+        recent = self._masters.get(master_url) if reuse else None
+        if (
+            recent is not None
+            and trio.current_time() - recent[0] < MASTER_REUSE_SECONDS
+        ):
+            variants = parse_master(recent[1], master_url)
         else:
             variants = await self.variants(master_url)
         for variant in variants:

@@ -159,8 +159,8 @@ class PieceFetch:
         except Exception as exc:
             # With a known length the later pieces start with piece 0. If
             # the server then ignores Range, piece 0 fetches the whole part
-            # and the later pieces' errors do not matter. Piece 0's answer
-            # may come after this one's, so it is awaited first; a failure
+            # and the later pieces' errors do not matter. Piece 0's response
+            # may come after this one's, so it is awaited first. A failure
             # of piece 0 cancels this wait.
             await self._first.head_received.wait()
             if not self._first_is_whole:

@@ -369,8 +369,8 @@ class Source:
         finally:
             tail.progress.finish()
             self.shared.job_finished()
-        # The end's tail is fetched before anyone asks, so its failure is
-        # not held against the readers that come later.
+        # The end's tail is fetched before any reader requests it, so its
+        # failure does not make later reads of the part fail at once.
         if (
             isinstance(tail.error, SegmentError)
             and not tail.scope.cancel_called
